@@ -1,0 +1,546 @@
+"""Architecture -> torch module; strict loading; the fast inference form.
+
+The modules below keep the published state-dict names (so a modern-spelling file loads with
+no renaming), except the ConvNeXtPose head, whose three spellings are all mapped onto
+`head.layers.{i}.{dwconv,norm,pwconv}`.
+
+`build_model(arch)` gives the plain network (what the published code computes, eager fp32).
+`InferenceModel` wraps a loaded network in its fast form: BatchNorm folded into the
+neighbouring convolutions, channels-last memory, inference mode, optional fp16 on GPU.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Mapping
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from core.identify import Architecture
+from core.variants import IMAGENET_MEAN, IMAGENET_STD
+
+# ----------------------------------------------------------------------------- ConvNeXt-BN
+
+
+class ConvNeXtBlock(nn.Module):
+    def __init__(self, dim: int, kernel: int = 7, mlp_ratio: int = 4):
+        super().__init__()
+        self.dwconv = nn.Conv2d(dim, dim, kernel, padding=kernel // 2, groups=dim)
+        self.norm = nn.BatchNorm2d(dim)
+        self.pwconv1 = nn.Conv2d(dim, mlp_ratio * dim, 1)
+        self.pwconv2 = nn.Conv2d(mlp_ratio * dim, dim, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.pwconv2(F.relu(self.pwconv1(self.norm(self.dwconv(x)))))
+
+
+class ConvNeXtBN(nn.Module):
+    """ConvNeXt with BatchNorm and no layer scale, names as published."""
+
+    def __init__(self, depths, dims, kernel: int = 7, mlp_ratio: int = 4):
+        super().__init__()
+        self.downsample_layers = nn.ModuleList(
+            [nn.Sequential(nn.Conv2d(3, dims[0], 4, stride=4), nn.BatchNorm2d(dims[0]))]
+        )
+        for i in range(1, len(dims)):
+            self.downsample_layers.append(
+                nn.Sequential(nn.BatchNorm2d(dims[i - 1]), nn.Conv2d(dims[i - 1], dims[i], 2, 2))
+            )
+        self.stages = nn.ModuleList(
+            nn.Sequential(*[ConvNeXtBlock(d, kernel, mlp_ratio) for _ in range(n)])
+            for n, d in zip(depths, dims, strict=True)
+        )
+        self.norm = nn.BatchNorm2d(dims[-1])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for down, stage in zip(self.downsample_layers, self.stages, strict=True):
+            x = stage(down(x))
+        return self.norm(x)
+
+
+class HeadLayer(nn.Module):
+    """Depthwise kxk -> BN -> 1x1 -> ReLU -> optional bilinear x2 (align_corners=True)."""
+
+    def __init__(self, cin: int, cout: int, kernel: int, upsample: bool):
+        super().__init__()
+        self.dwconv = nn.Conv2d(cin, cin, kernel, padding=kernel // 2, groups=cin)
+        self.norm = nn.BatchNorm2d(cin)
+        self.pwconv = nn.Conv2d(cin, cout, 1)
+        self.upsample = upsample
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.relu(self.pwconv(self.norm(self.dwconv(x))))
+        if self.upsample:
+            x = F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=True)
+        return x
+
+
+class ConvNeXtPoseHead(nn.Module):
+    def __init__(self, arch: Architecture):
+        super().__init__()
+        self.layers = nn.ModuleList(
+            HeadLayer(h.in_channels, h.out_channels, h.kernel, h.upsample) for h in arch.head_layers
+        )
+        cin = arch.head_layers[-1].out_channels if arch.head_layers else arch.dims[-1]
+        self.final_layer = nn.Conv2d(cin, arch.joint_num * arch.depth_dim, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for layer in self.layers:
+            x = layer(x)
+        return self.final_layer(x)
+
+
+# ----------------------------------------------------------------------------- 3DMPPE
+
+
+class Bottleneck(nn.Module):
+    def __init__(self, cin: int, planes: int, stride: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, planes, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, stride, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.conv3 = nn.Conv2d(planes, planes * 4, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(planes * 4)
+        self.downsample = None
+        if stride != 1 or cin != planes * 4:
+            self.downsample = nn.Sequential(
+                nn.Conv2d(cin, planes * 4, 1, stride, bias=False), nn.BatchNorm2d(planes * 4)
+            )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = F.relu(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        identity = x if self.downsample is None else self.downsample(x)
+        return F.relu(out + identity)
+
+
+class ResNetBackbone(nn.Module):
+    """torchvision ResNet names (conv1, bn1, layer1..4), no pooling head."""
+
+    def __init__(self, blocks):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
+        self.bn1 = nn.BatchNorm2d(64)
+        cin = 64
+        for i, n in enumerate(blocks):
+            planes = 64 * 2**i
+            layer = []
+            for b in range(n):
+                layer.append(Bottleneck(cin, planes, 2 if (b == 0 and i > 0) else 1))
+                cin = planes * 4
+            setattr(self, f"layer{i + 1}", nn.Sequential(*layer))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.max_pool2d(F.relu(self.bn1(self.conv1(x))), 3, 2, 1)
+        return self.layer4(self.layer3(self.layer2(self.layer1(x))))
+
+
+def _deconv_stack(arch: Architecture) -> nn.Sequential:
+    mods: list[nn.Module] = []
+    for h in arch.head_layers:
+        mods += [
+            nn.ConvTranspose2d(h.in_channels, h.out_channels, h.kernel, 2, 1, bias=False),
+            nn.BatchNorm2d(h.out_channels),
+            nn.ReLU(inplace=True),
+        ]
+    return nn.Sequential(*mods)
+
+
+class PoseNetHead(nn.Module):
+    def __init__(self, arch: Architecture):
+        super().__init__()
+        self.deconv_layers = _deconv_stack(arch)
+        self.final_layer = nn.Conv2d(
+            arch.head_layers[-1].out_channels, arch.joint_num * arch.depth_dim, 1
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.final_layer(self.deconv_layers(x))
+
+
+class RootHead(nn.Module):
+    def __init__(self, arch: Architecture):
+        super().__init__()
+        self.deconv_layers = _deconv_stack(arch)
+        self.xy_layer = nn.Conv2d(arch.head_layers[-1].out_channels, 1, 1)
+        self.depth_layer = nn.Conv2d(2048, 1, 1)
+
+
+# ----------------------------------------------------------------------------- networks
+
+
+def soft_argmax(heatmaps: torch.Tensor, joint_num: int, depth_dim: int) -> torch.Tensor:
+    """(N, J*D, H, W) logits -> (N, J, 3) expected (x, y, z) in heatmap units (fp32)."""
+    n, _, h, w = heatmaps.shape
+    p = F.softmax(heatmaps.float().reshape(n, joint_num, depth_dim * h * w), dim=2)
+    p = p.reshape(n, joint_num, depth_dim, h, w)
+    dev = heatmaps.device
+    x = (p.sum(dim=(2, 3)) * torch.arange(w, device=dev, dtype=p.dtype)).sum(-1)
+    y = (p.sum(dim=(2, 4)) * torch.arange(h, device=dev, dtype=p.dtype)).sum(-1)
+    z = (p.sum(dim=(3, 4)) * torch.arange(depth_dim, device=dev, dtype=p.dtype)).sum(-1)
+    return torch.stack((x, y, z), dim=2)
+
+
+class PoseNetwork(nn.Module):
+    """Backbone + head + soft-argmax: image (N, 3, H, W) -> (N, J, 3) heatmap coordinates."""
+
+    def __init__(self, arch: Architecture):
+        super().__init__()
+        self.arch = arch
+        if arch.backbone_type == "convnext-bn":
+            self.backbone = ConvNeXtBN(arch.depths, arch.dims, arch.block_kernel, arch.mlp_ratio)
+            self.head = ConvNeXtPoseHead(arch)
+        else:
+            self.backbone = ResNetBackbone(arch.depths)
+            self.head = PoseNetHead(arch)
+
+    def heatmaps(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.backbone(x))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return soft_argmax(self.heatmaps(x), self.arch.joint_num, self.arch.depth_dim)
+
+
+class RootNetwork(nn.Module):
+    """3DMPPE RootNet: image, k -> (N, 3): root x, y in heatmap units and depth = gamma * k."""
+
+    def __init__(self, arch: Architecture):
+        super().__init__()
+        self.arch = arch
+        self.backbone = ResNetBackbone(arch.depths)
+        self.root = RootHead(arch)
+
+    def forward(self, x: torch.Tensor, k_value: torch.Tensor) -> torch.Tensor:
+        fm = self.backbone(x)
+        xy = self.root.xy_layer(self.root.deconv_layers(fm))
+        n, _, h, w = xy.shape
+        p = F.softmax(xy.float().reshape(n, h * w), dim=1).reshape(n, h, w)
+        cx = (p.sum(dim=1) * torch.arange(w, device=x.device, dtype=p.dtype)).sum(-1)
+        cy = (p.sum(dim=2) * torch.arange(h, device=x.device, dtype=p.dtype)).sum(-1)
+        gamma = self.root.depth_layer(fm.mean(dim=(2, 3), keepdim=True)).reshape(n).float()
+        return torch.stack((cx, cy, gamma * k_value.reshape(n).float()), dim=1)
+
+
+def build_model(arch: Architecture) -> nn.Module:
+    """The plain network for an architecture (random weights, eval mode)."""
+    if arch.family == "rootnet":
+        return RootNetwork(arch).eval()
+    return PoseNetwork(arch).eval()
+
+
+# ----------------------------------------------------------------------------- loading
+
+
+class ModelLoadError(Exception):
+    """The tensors do not fit the network: names the tensor and both shapes."""
+
+
+_LEGACY = {"0": "dwconv", "1": "norm", "2": "pwconv"}
+
+
+def canonical_key(key: str) -> str:
+    """Map the three ConvNeXtPose head spellings onto `head.layers.{i}.{part}`."""
+    m = re.match(r"head\.deconv_layers_(\d+)\.(\w+)\.(.+)$", key)
+    if m:
+        idx, part, rest = int(m.group(1)) - 1, m.group(2), m.group(3)
+        return f"head.layers.{idx}.{_LEGACY.get(part, part)}.{rest}"
+    m = re.match(r"head\.deconv_layers\.(\d+)\.(dwconv|norm|pwconv)\.(.+)$", key)
+    if m:
+        return f"head.layers.{m.group(1)}.{m.group(2)}.{m.group(3)}"
+    return key
+
+
+def load_weights(model: nn.Module, state_dict: Mapping[str, torch.Tensor]) -> None:
+    """Strict load: every tensor used, none missing, shapes equal; legacy names remapped.
+
+    `num_batches_tracked` may be absent (older torch); it carries no information at inference.
+    """
+    arch: Architecture = model.arch  # type: ignore[assignment]
+    remap = arch.family == "convnextpose"
+    sd = {(canonical_key(k) if remap else k): v for k, v in state_dict.items()}
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in sd and not k.endswith("num_batches_tracked")]
+    unexpected = [k for k in sd if k not in expected]
+    mismatched = [
+        f"{k}: file has {tuple(sd[k].shape)}, network expects {tuple(v.shape)}"
+        for k, v in expected.items()
+        if k in sd and tuple(sd[k].shape) != tuple(v.shape)
+    ]
+    problems = []
+    if mismatched:
+        problems.append("size mismatch for " + "; ".join(mismatched[:8]))
+    if missing:
+        problems.append(f"{len(missing)} tensors missing, e.g. " + ", ".join(missing[:5]))
+    if unexpected:
+        problems.append(f"{len(unexpected)} unexpected tensors, e.g. " + ", ".join(unexpected[:5]))
+    if problems:
+        raise ModelLoadError("; ".join(problems))
+    for k, v in expected.items():
+        if k not in sd:
+            sd[k] = v
+    model.load_state_dict(sd, strict=True)
+
+
+# ----------------------------------------------------------------------------- fast form
+
+
+def _fold_bn_after(conv: nn.Conv2d | nn.ConvTranspose2d, bn: nn.BatchNorm2d) -> nn.Module:
+    """conv -> bn as one conv (the BN scales and shifts the conv's output channels)."""
+    scale = bn.weight.detach() / torch.sqrt(bn.running_var + bn.eps)
+    shift = bn.bias.detach() - bn.running_mean * scale
+    fused = copy.deepcopy(conv)
+    w = conv.weight.detach()
+    if isinstance(conv, nn.ConvTranspose2d):  # weight (in, out/groups, k, k)
+        fused.weight = nn.Parameter(w * scale.reshape(1, -1, 1, 1))
+    else:  # weight (out, in/groups, k, k)
+        fused.weight = nn.Parameter(w * scale.reshape(-1, 1, 1, 1))
+    bias = conv.bias.detach() if conv.bias is not None else torch.zeros_like(shift)
+    fused.bias = nn.Parameter(bias * scale + shift)
+    return fused
+
+
+def _fold_bn_before(bn: nn.BatchNorm2d, conv: nn.Conv2d) -> nn.Conv2d:
+    """bn -> conv as one conv; exact only when the conv has no padding."""
+    assert conv.padding in ((0, 0), 0) and conv.groups == 1
+    scale = bn.weight.detach() / torch.sqrt(bn.running_var + bn.eps)
+    shift = bn.bias.detach() - bn.running_mean * scale
+    w = conv.weight.detach()
+    fused = copy.deepcopy(conv)
+    fused.weight = nn.Parameter(w * scale.reshape(1, -1, 1, 1))
+    fused.bias = nn.Parameter(conv.bias.detach() + (w * shift.reshape(1, -1, 1, 1)).sum((1, 2, 3)))
+    return fused
+
+
+class _Affine(nn.Module):
+    """An eval-mode BN that cannot be folded (zero padding follows it) as scale + shift."""
+
+    def __init__(self, bn: nn.BatchNorm2d):
+        super().__init__()
+        scale = bn.weight.detach() / torch.sqrt(bn.running_var + bn.eps)
+        self.register_buffer("scale", scale.reshape(1, -1, 1, 1))
+        self.register_buffer(
+            "shift", (bn.bias.detach() - bn.running_mean * scale).reshape(1, -1, 1, 1)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.addcmul(self.shift, x, self.scale)
+
+
+class _FusedBlock(nn.Module):
+    def __init__(self, block: ConvNeXtBlock):
+        super().__init__()
+        self.dw = _fold_bn_after(block.dwconv, block.norm)
+        self.pw1 = block.pwconv1
+        self.pw2 = block.pwconv2
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.pw2(F.relu(self.pw1(self.dw(x)), inplace=True))
+
+
+class _FusedHeadLayer(nn.Module):
+    def __init__(self, layer: HeadLayer):
+        super().__init__()
+        self.dw = _fold_bn_after(layer.dwconv, layer.norm)
+        self.pw = layer.pwconv
+        self.upsample = layer.upsample
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.relu(self.pw(self.dw(x)), inplace=True)
+        if self.upsample:
+            x = F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=True)
+        return x
+
+
+class _FusedConvNeXtPose(nn.Module):
+    def __init__(self, net: PoseNetwork):
+        super().__init__()
+        bb: ConvNeXtBN = net.backbone  # type: ignore[assignment]
+        head: ConvNeXtPoseHead = net.head  # type: ignore[assignment]
+        downs: list[nn.Module] = [
+            _fold_bn_after(bb.downsample_layers[0][0], bb.downsample_layers[0][1])
+        ]
+        downs += [_fold_bn_before(d[0], d[1]) for d in list(bb.downsample_layers)[1:]]
+        self.downs = nn.ModuleList(downs)
+        self.stages = nn.ModuleList(
+            nn.Sequential(*[_FusedBlock(b) for b in stage]) for stage in bb.stages
+        )
+        # The final backbone BN feeds a zero-padded depthwise conv: kept as an affine.
+        self.norm = _Affine(bb.norm)
+        self.head = nn.Sequential(*[_FusedHeadLayer(h) for h in head.layers])
+        self.final = head.final_layer
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for down, stage in zip(self.downs, self.stages, strict=True):
+            x = stage(down(x))
+        return self.final(self.head(self.norm(x)))
+
+
+class _FusedBottleneck(nn.Module):
+    def __init__(self, b: Bottleneck):
+        super().__init__()
+        self.c1 = _fold_bn_after(b.conv1, b.bn1)
+        self.c2 = _fold_bn_after(b.conv2, b.bn2)
+        self.c3 = _fold_bn_after(b.conv3, b.bn3)
+        self.down = (
+            None if b.downsample is None else _fold_bn_after(b.downsample[0], b.downsample[1])
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.relu(self.c1(x), inplace=True)
+        out = F.relu(self.c2(out), inplace=True)
+        out = self.c3(out)
+        return F.relu(out + (x if self.down is None else self.down(x)), inplace=True)
+
+
+class _FusedResNet(nn.Module):
+    def __init__(self, bb: ResNetBackbone):
+        super().__init__()
+        self.stem = _fold_bn_after(bb.conv1, bb.bn1)
+        self.layers = nn.Sequential(
+            *[_FusedBottleneck(b) for i in range(1, 5) for b in getattr(bb, f"layer{i}")]
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.max_pool2d(F.relu(self.stem(x), inplace=True), 3, 2, 1)
+        return self.layers(x)
+
+
+def _fused_deconvs(seq: nn.Sequential) -> nn.Sequential:
+    mods = list(seq)
+    out: list[nn.Module] = []
+    for i in range(0, len(mods), 3):
+        out += [_fold_bn_after(mods[i], mods[i + 1]), nn.ReLU(inplace=True)]
+    return nn.Sequential(*out)
+
+
+class _FusedPoseNet(nn.Module):
+    def __init__(self, net: PoseNetwork):
+        super().__init__()
+        self.backbone = _FusedResNet(net.backbone)  # type: ignore[arg-type]
+        self.deconvs = _fused_deconvs(net.head.deconv_layers)  # type: ignore[arg-type]
+        self.final = net.head.final_layer
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.final(self.deconvs(self.backbone(x)))
+
+
+def fuse(net: PoseNetwork) -> nn.Module:
+    """The heatmap network (image -> logits) with every foldable BatchNorm folded."""
+    with torch.no_grad():
+        if net.arch.backbone_type == "convnext-bn":
+            return _FusedConvNeXtPose(net).eval()
+        return _FusedPoseNet(net).eval()
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """'auto' picks CUDA, then Apple MPS, then CPU; an unavailable device is an error."""
+    if device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("CUDA was asked for, but torch sees no CUDA device")
+    if dev.type == "mps" and not (
+        getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()
+    ):
+        raise RuntimeError("Apple MPS was asked for, but it is not available")
+    return dev
+
+
+def _normalize_into_stem(conv: nn.Conv2d) -> nn.Conv2d:
+    """Fold BGR->RGB, /255 and ImageNet mean/std into an unpadded first conv (exact).
+
+    The result takes raw BGR pixel values (0..255) instead of normalised RGB.
+    """
+    assert conv.padding in ((0, 0), 0)
+    mean = torch.tensor(IMAGENET_MEAN).reshape(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD).reshape(1, 3, 1, 1)
+    w = conv.weight.detach()  # (out, 3 RGB, k, k)
+    fused = copy.deepcopy(conv)
+    fused.weight = nn.Parameter((w / (255.0 * std)).flip(1))  # input channels now B, G, R
+    fused.bias = nn.Parameter(conv.bias.detach() - (w * mean / std).sum((1, 2, 3)))
+    return fused
+
+
+class _NormalizeBGR(nn.Module):
+    """BGR 0..255 -> normalised RGB, for first convs with padding (ResNet)."""
+
+    def __init__(self):
+        super().__init__()
+        mean = torch.tensor(IMAGENET_MEAN[::-1]).reshape(1, 3, 1, 1) * 255.0
+        std = torch.tensor(IMAGENET_STD[::-1]).reshape(1, 3, 1, 1) * 255.0
+        self.register_buffer("mean", mean)
+        self.register_buffer("inv_std", 1.0 / std)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return ((x - self.mean) * self.inv_std).flip(1)
+
+
+def fuse_with_input(net: PoseNetwork) -> nn.Module:
+    """`fuse(net)` that takes raw BGR pixels: normalisation folded into the stem when exact."""
+    fused = fuse(net)
+    with torch.no_grad():
+        if isinstance(fused, _FusedConvNeXtPose):
+            fused.downs[0] = _normalize_into_stem(fused.downs[0])  # type: ignore[arg-type]
+            return fused
+    return nn.Sequential(_NormalizeBGR(), fused).eval()
+
+
+def bgr_to_input(crops: torch.Tensor | np.ndarray) -> torch.Tensor:
+    """(N, H, W, 3) uint8 BGR crops -> (N, 3, H, W) float normalised RGB (the published input)."""
+    t = torch.as_tensor(np.ascontiguousarray(crops)).permute(0, 3, 1, 2).float().flip(1) / 255.0
+    mean = torch.tensor(IMAGENET_MEAN).reshape(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD).reshape(1, 3, 1, 1)
+    return (t - mean) / std
+
+
+class InferenceModel:
+    """A loaded pose network in its fast form.
+
+    Takes the crops as they come out of cv2.warpAffine, (N, H, W, 3) uint8 BGR: a permute of
+    that is already channels-last NCHW, and the normalisation lives in the first conv, so no
+    pre-processing pass over the pixels is needed. Returns (N, J, 3) heatmap coordinates.
+    fp16 applies on GPU devices only (CPU half-precision convolutions are slower).
+    """
+
+    def __init__(self, net: PoseNetwork, device: str = "auto", fp16: bool = False):
+        self.arch = net.arch
+        self.device = resolve_device(device)
+        self.fp16 = bool(fp16) and self.device.type in ("cuda", "mps")
+        self.dtype = torch.float16 if self.fp16 else torch.float32
+        self.net = fuse_with_input(net).to(
+            self.device, self.dtype, memory_format=torch.channels_last
+        )
+
+    def _prepare(self, crops: torch.Tensor | np.ndarray) -> torch.Tensor:
+        t = torch.as_tensor(crops)
+        if self.device.type != "cpu":
+            t = t.pin_memory() if torch.cuda.is_available() else t
+            t = t.to(self.device, non_blocking=True)
+        return t.permute(0, 3, 1, 2).to(self.dtype)  # channels-last view, no copy of layout
+
+    @torch.inference_mode()
+    def heatmaps(self, crops: torch.Tensor | np.ndarray) -> torch.Tensor:
+        return self.net(self._prepare(crops))
+
+    @torch.inference_mode()
+    def __call__(self, crops: torch.Tensor | np.ndarray) -> torch.Tensor:
+        """(N, H, W, 3) uint8 BGR -> (N, J, 3) float32 on the model's device."""
+        return soft_argmax(self.heatmaps(crops), self.arch.joint_num, self.arch.depth_dim)
+
+    def warmup(self, batch: int = 1, iters: int = 2) -> None:
+        h, w = self.arch.input_size
+        x = np.zeros((batch, h, w, 3), np.uint8)
+        for _ in range(iters):
+            self(x)
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
