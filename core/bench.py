@@ -1,0 +1,211 @@
+"""`posescope bench`: model-only and end-to-end timing, side by side with a baseline.
+
+Model-only compares the engine's inference form with a plain fp32 eager forward of the same
+network (the published code path: unfused BatchNorm, contiguous NCHW, normalised float input)
+in the same process, on the same crops, and checks their outputs agree.
+End-to-end runs a video through the whole pipeline with decoding overlapped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from core.checkpoint import open_checkpoint
+from core.identify import identify_checkpoint
+from core.model import bgr_to_input, build_model, load_weights
+from core.pipeline import Estimator, EstimatorConfig, PoseRunner, prefetch
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_call(
+    fn: Callable[[], object], device: torch.device, iters: int, warmup: int = 3
+) -> list[float]:
+    """Milliseconds of `iters` calls after `warmup` untimed ones."""
+    for _ in range(warmup):
+        fn()
+    _sync(device)
+    out = []
+    for _ in range(iters):
+        t = time.perf_counter()
+        fn()
+        _sync(device)
+        out.append((time.perf_counter() - t) * 1e3)
+    return out
+
+
+def _stats(ms: list[float]) -> dict[str, float]:
+    s = sorted(ms)
+    return {
+        "median_ms": statistics.median(s),
+        "p90_ms": s[min(len(s) - 1, round(0.9 * (len(s) - 1)))],
+        "min_ms": s[0],
+    }
+
+
+def machine() -> dict[str, object]:
+    info: dict[str, object] = {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cpu": platform.processor() or platform.machine(),
+        "threads": torch.get_num_threads(),
+    }
+    try:
+        import os
+
+        info["cores"] = os.cpu_count()
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    info["cpu"] = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def model_only(est: Estimator, net: torch.nn.Module, iters: int, batches: list[int]) -> dict:
+    """Engine form vs plain eager fp32 at batch 1, and throughput over batch sizes."""
+    dev = est.model.device
+    h, w = est.arch.input_size
+    rng = np.random.default_rng(0)
+    result: dict = {"device": str(dev), "fp16": est.model.fp16, "batches": {}}
+    net = net.to(dev).eval()
+    best = None
+    for b in batches:
+        crops = rng.integers(0, 256, (b, h, w, 3), dtype=np.uint8)
+        x = bgr_to_input(crops).to(dev)
+        with torch.no_grad():
+            ref = net(x)
+            ours = est.model(crops).float()
+        diff = float((ref - ours).abs().max())
+
+        def base(x=x):
+            with torch.no_grad():
+                return net(x)
+
+        t_base = time_call(base, dev, iters)
+        t_ours = time_call(lambda c=crops: est.model(c), dev, iters)
+        row = {
+            "baseline": _stats(t_base),
+            "engine": _stats(t_ours),
+            "max_abs_diff": diff,
+            "engine_images_per_s": 1e3 * b / statistics.median(t_ours),
+            "baseline_images_per_s": 1e3 * b / statistics.median(t_base),
+        }
+        row["ratio"] = row["engine"]["median_ms"] / row["baseline"]["median_ms"]
+        result["batches"][str(b)] = row
+        if (
+            best is None
+            or row["engine_images_per_s"] > result["batches"][str(best)]["engine_images_per_s"]
+        ):
+            best = b
+    result["best_batch"] = best
+    return result
+
+
+def end_to_end(est: Estimator, video: str, bbox: tuple[float, ...] | None, frames: int) -> dict:
+    from core.person import PeopleDetector, PersonTracker
+    from core.smoothing import PoseSmoother
+    from core.sources import open_source
+
+    source = open_source(video)
+    tracker = PersonTracker.fixed(bbox) if bbox else PersonTracker(PeopleDetector())
+    runner = PoseRunner(est, tracker, PoseSmoother())
+    n_total = min(frames, source.frame_count or frames)
+    # warm-up outside the timed loop (first frames allocate)
+    warm = source.get(0) if source.seekable else source.read()
+    if warm is not None:
+        for _ in range(3):
+            runner.process(warm)
+    runner.reset()
+    stages: dict[str, list[float]] = {}
+    wait: list[float] = []
+    n = 0
+    t0 = time.perf_counter()
+    t_wait = time.perf_counter()
+    for frame, decode_ms in prefetch(source, 0, n_total):
+        wait.append((time.perf_counter() - t_wait) * 1e3)
+        fp = runner.process(frame)
+        stages.setdefault("video decode (overlapped)", []).append(decode_ms)
+        for k, v in fp.timings_ms.items():
+            stages.setdefault(k, []).append(v)
+        n += 1
+        t_wait = time.perf_counter()
+    wall = time.perf_counter() - t0
+    source.close()
+    return {
+        "video": str(video),
+        "frames": n,
+        "bbox": list(bbox) if bbox else None,
+        "fps": n / wall if wall > 0 else 0.0,
+        "ms_per_frame": 1e3 * wall / max(n, 1),
+        "waiting_for_frames_ms": statistics.median(wait) if wait else 0.0,
+        "stages_median_ms": {k: statistics.median(v) for k, v in stages.items()},
+    }
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    ckpt = open_checkpoint(args.checkpoint, trust=args.trust)
+    ident = identify_checkpoint(ckpt)
+    est = Estimator.from_checkpoint(
+        ckpt, ident, EstimatorConfig(device=args.device, fp16=args.fp16)
+    )
+    net = build_model(ident.arch)
+    load_weights(net, ckpt.state_dict)
+    batches = [int(b) for b in str(args.batches).split(",") if b]
+    result = {
+        "checkpoint": Path(args.checkpoint).name,
+        "identified": ident.title,
+        "machine": machine(),
+        "model_only": model_only(est, net, args.iters, batches),
+    }
+    mo = result["model_only"]
+    b1 = mo["batches"]["1"]
+    cpu, threads = result["machine"]["cpu"], torch.get_num_threads()
+    print(f"{ident.title} on {mo['device']} ({cpu}, {threads} threads)")
+    print(f"{'batch':>5} {'baseline med':>13} {'engine med':>11} {'engine p90':>11} {'ratio':>6} "
+          f"{'img/s':>7} {'max diff':>9}")  # fmt: skip
+    for b, row in mo["batches"].items():
+        print(
+            f"{b:>5} {row['baseline']['median_ms']:>10.2f} ms "
+            f"{row['engine']['median_ms']:>8.2f} ms "
+            f"{row['engine']['p90_ms']:>8.2f} ms {row['ratio']:>6.2f} "
+            f"{row['engine_images_per_s']:>7.1f} {row['max_abs_diff']:>9.1e}"
+        )
+    print(f"best throughput at batch {mo['best_batch']}")
+    if args.input:
+        bbox = None
+        if args.bbox:
+            bbox = tuple(float(v) for v in args.bbox.split(","))
+        e2e = end_to_end(est, args.input, bbox, args.frames)
+        model_fps = 1e3 / b1["engine"]["median_ms"]
+        e2e["model_only_fps"] = model_fps
+        e2e["ratio_to_model_only"] = e2e["fps"] / model_fps
+        result["end_to_end"] = e2e
+        print(
+            f"end-to-end: {e2e['frames']} frames of {Path(args.input).name}, {e2e['fps']:.1f} fps "
+            f"({e2e['ratio_to_model_only']:.2f}x model-only {model_fps:.1f} fps)"
+        )
+        for k, v in e2e["stages_median_ms"].items():
+            print(f"  {k:<28} {v:8.2f} ms")
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps(result, indent=2))
+        print(f"wrote {args.json_out}", file=sys.stderr)
+    return 0

@@ -1,0 +1,395 @@
+"""Frames + boxes -> 2D and 3D poses, with the published demo's conventions.
+
+Stages (each timed): crop (box sanitising, square x1.25 box, affine warp to the input size),
+model (fast inference form, batch of every person in the frame), decode (soft-argmax
+coordinates -> image pixels by the inverse affine, depth bins -> mm, pixels -> camera mm).
+"""
+
+from __future__ import annotations
+
+import math
+import queue
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import cv2
+import numpy as np
+import torch
+
+from core.checkpoint import LoadedCheckpoint, open_checkpoint
+from core.identify import Identification, identify_checkpoint
+from core.model import (
+    InferenceModel,
+    PoseNetwork,
+    RootNetwork,
+    bgr_to_input,
+    build_model,
+    load_weights,
+    resolve_device,
+)
+from core.types import Frame, FramePoses, PersonPose
+from core.variants import BBOX_3D_MM, BOX_SCALE, DEFAULT_FOCAL
+
+if TYPE_CHECKING:
+    from core.person import PersonTracker
+    from core.smoothing import PoseSmoother
+    from core.sources import Source
+
+Box = tuple[float, float, float, float]
+
+
+# ----------------------------------------------------------------------------- geometry
+
+
+def process_bbox(
+    box: Sequence[float], width: int, height: int, aspect: float = 1.0
+) -> np.ndarray | None:
+    """The published box treatment: clip to the image, grow to the input's aspect ratio
+    around the centre, enlarge by 1.25. Returns (x, y, w, h) or None for an empty box."""
+    x, y, w, h = (float(v) for v in box)
+    x1, y1 = max(0.0, x), max(0.0, y)
+    x2 = min(width - 1.0, x1 + max(0.0, w - 1.0))
+    y2 = min(height - 1.0, y1 + max(0.0, h - 1.0))
+    if not (w * h > 0 and x2 >= x1 and y2 >= y1):
+        return None
+    w, h = x2 - x1, y2 - y1
+    cx, cy = x1 + w / 2.0, y1 + h / 2.0
+    if w > aspect * h:
+        h = w / aspect
+    elif w < aspect * h:
+        w = h * aspect
+    w, h = w * BOX_SCALE, h * BOX_SCALE
+    if w <= 0 or h <= 0:
+        return None
+    return np.array([cx - w / 2.0, cy - h / 2.0, w, h])
+
+
+def crop_transform(box: np.ndarray, out_w: int, out_h: int) -> np.ndarray:
+    """2x3 affine mapping the box centre to the patch centre, centre + (0, h/2) to the middle
+    of the bottom edge and centre + (w/2, 0) to the middle of the right edge (as published)."""
+    cx, cy = box[0] + box[2] / 2.0, box[1] + box[3] / 2.0
+    src = np.float32([[cx, cy], [cx, cy + box[3] / 2.0], [cx + box[2] / 2.0, cy]])
+    dst = np.float32([[out_w / 2.0, out_h / 2.0], [out_w / 2.0, out_h], [out_w, out_h / 2.0]])
+    return cv2.getAffineTransform(src, dst)
+
+
+def root_depth_prior(box: np.ndarray, focal: Sequence[float]) -> float:
+    """k = sqrt(2000 * 2000 * fx * fy / area) of the processed box, in mm."""
+    area = float(box[2] * box[3])
+    return math.sqrt(BBOX_3D_MM * BBOX_3D_MM * focal[0] * focal[1] / area)
+
+
+def pixel_to_camera(
+    uvz: np.ndarray, focal: Sequence[float], principal: Sequence[float]
+) -> np.ndarray:
+    """(..., 3) u, v px and Z mm -> X, Y, Z mm in camera space."""
+    out = np.empty_like(uvz)
+    out[..., 0] = (uvz[..., 0] - principal[0]) / focal[0] * uvz[..., 2]
+    out[..., 1] = (uvz[..., 1] - principal[1]) / focal[1] * uvz[..., 2]
+    out[..., 2] = uvz[..., 2]
+    return out
+
+
+# ----------------------------------------------------------------------------- estimator
+
+
+@dataclass
+class EstimatorConfig:
+    """How to run: device, precision, flip test, camera, root depth, head overrides."""
+
+    device: str = "auto"
+    fp16: bool = False
+    flip: bool = False
+    focal: tuple[float, float] = (DEFAULT_FOCAL, DEFAULT_FOCAL)
+    principal: tuple[float, float] | None = None  # default: the image centre
+    root_depth_mm: float | None = None  # fixed root depth; else RootNet; else the box prior
+    upsample: tuple[bool, ...] | None = None  # override the head's upsampling convention
+    input_size: tuple[int, int] | None = None  # override the input (h, w)
+
+
+@dataclass
+class Crops:
+    """Pre-processed people of one frame: the network input and how to map back."""
+
+    patches: np.ndarray  # (N, H, W, 3) uint8 BGR
+    transforms: np.ndarray  # (N, 2, 3) image -> patch
+    boxes: np.ndarray  # (N, 4) processed boxes (square, x1.25)
+    ids: list[int] = field(default_factory=list)
+    given: list[Box] = field(default_factory=list)
+
+
+class RootDepthModel:
+    """A loaded 3DMPPE RootNet: crops -> absolute root depth in mm."""
+
+    def __init__(self, ckpt: LoadedCheckpoint, ident: Identification, device: torch.device):
+        assert ident.arch is not None and ident.family == "rootnet"
+        net = build_model(ident.arch)
+        load_weights(net, ckpt.state_dict)
+        self.ident = ident
+        self.device = device
+        self.net: RootNetwork = net.to(device)  # type: ignore[assignment]
+
+    @torch.inference_mode()
+    def __call__(
+        self, patches: np.ndarray, boxes: np.ndarray, focal: Sequence[float]
+    ) -> np.ndarray:
+        k = np.array([root_depth_prior(b, focal) for b in boxes], np.float32)
+        x = bgr_to_input(patches).to(self.device)
+        out = self.net(x, torch.from_numpy(k).to(self.device))
+        return out[:, 2].cpu().numpy().astype(np.float64)
+
+
+class Estimator:
+    """One pose network, ready to run on frames with given person boxes."""
+
+    def __init__(self, model: InferenceModel, ident: Identification, config: EstimatorConfig):
+        self.model = model
+        self.ident = ident
+        self.config = config
+        self.arch = model.arch
+        self.joint_set = ident.joint_set
+        self.rootnet: RootDepthModel | None = None
+        assert self.joint_set is not None
+        flips = np.arange(self.arch.joint_num)
+        for a, b in self.joint_set.flip_pairs:
+            flips[a], flips[b] = b, a
+        self._flip_perm = flips
+
+    # -- construction
+
+    @classmethod
+    def from_checkpoint(
+        cls, ckpt: LoadedCheckpoint, ident: Identification, config: EstimatorConfig | None = None
+    ) -> Estimator:
+        """Build the network the tensors describe, load it strictly, put it in fast form."""
+        config = config or EstimatorConfig()
+        if ident.family == "rootnet":
+            raise ValueError(
+                "this is a RootNet checkpoint (root depth only); load a pose checkpoint and "
+                "use this one beside it for root depth"
+            )
+        if not ident.is_pose or ident.arch is None:
+            raise ValueError(f"{ident.path or 'checkpoint'}: not a pose network")
+        arch = ident.arch
+        if config.upsample is not None:
+            arch = arch.with_upsample(config.upsample)
+        if config.input_size is not None:
+            arch = arch.with_input_size(config.input_size)
+        if arch != ident.arch:
+            ident = ident.with_arch(arch)
+        net = build_model(arch)
+        load_weights(net, ckpt.state_dict)
+        assert isinstance(net, PoseNetwork)
+        model = InferenceModel(net, config.device, config.fp16)
+        return cls(model, ident, config)
+
+    @classmethod
+    def from_path(
+        cls,
+        path: str | Path,
+        config: EstimatorConfig | None = None,
+        trust: bool = False,
+        rootnet: str | Path | None = None,
+    ) -> Estimator:
+        ckpt = open_checkpoint(path, trust=trust)
+        est = cls.from_checkpoint(ckpt, identify_checkpoint(ckpt), config)
+        if rootnet is not None:
+            rckpt = open_checkpoint(rootnet, trust=trust)
+            est.set_rootnet(rckpt, identify_checkpoint(rckpt))
+        return est
+
+    @property
+    def device(self) -> str:
+        return str(self.model.device)
+
+    def set_rootnet(self, ckpt: LoadedCheckpoint, ident: Identification) -> None:
+        if ident.family != "rootnet":
+            raise ValueError(f"{ckpt.path}: not a RootNet checkpoint ({ident.title})")
+        self.rootnet = RootDepthModel(ckpt, ident, self.model.device)
+
+    def clear_rootnet(self) -> None:
+        self.rootnet = None
+
+    # -- stages
+
+    def crop(self, frame: Frame, boxes: Sequence[tuple[int, Box]]) -> Crops:
+        h, w = self.arch.input_size
+        patches, transforms, processed, ids, given = [], [], [], [], []
+        for track_id, box in boxes:
+            pb = process_bbox(box, frame.width, frame.height, aspect=w / h)
+            if pb is None:
+                continue
+            t = crop_transform(pb, w, h)
+            patches.append(cv2.warpAffine(frame.image, t, (w, h), flags=cv2.INTER_LINEAR))
+            transforms.append(t)
+            processed.append(pb)
+            ids.append(track_id)
+            given.append(tuple(float(v) for v in box))
+        if not patches:
+            return Crops(np.zeros((0, h, w, 3), np.uint8), np.zeros((0, 2, 3)), np.zeros((0, 4)))
+        return Crops(np.stack(patches), np.stack(transforms), np.stack(processed), ids, given)
+
+    def infer(self, patches: np.ndarray) -> np.ndarray:
+        """(N, H, W, 3) uint8 BGR -> (N, J, 3) heatmap coordinates, flip-averaged if asked."""
+        if not self.config.flip:
+            return self.model(patches).cpu().numpy()
+        both = np.concatenate([patches, patches[:, :, ::-1]], axis=0)
+        out = self.model(np.ascontiguousarray(both)).cpu().numpy()
+        n = len(patches)
+        plain, flipped = out[:n], out[n:]
+        flipped = flipped[:, self._flip_perm]
+        flipped[..., 0] = self.arch.output_size[1] - 1 - flipped[..., 0]
+        return (plain + flipped) / 2.0
+
+    def decode(self, coords: np.ndarray, crops: Crops, frame: Frame) -> list[PersonPose]:
+        """Heatmap coordinates -> image pixels, root-relative and camera-space mm."""
+        cfg = self.config
+        in_h, in_w = self.arch.input_size
+        out_h, out_w = self.arch.output_size
+        principal = cfg.principal or (frame.width / 2.0, frame.height / 2.0)
+        if cfg.root_depth_mm is not None:
+            roots = np.full(len(coords), float(cfg.root_depth_mm))
+        elif self.rootnet is not None:
+            roots = self.rootnet(crops.patches, crops.boxes, cfg.focal)
+        else:
+            roots = np.array([root_depth_prior(b, cfg.focal) for b in crops.boxes])
+        people = []
+        for i, c in enumerate(coords):
+            uv = np.stack([c[:, 0] / out_w * in_w, c[:, 1] / out_h * in_h], axis=1)
+            inv = cv2.invertAffineTransform(crops.transforms[i])
+            uv = uv @ inv[:, :2].T + inv[:, 2]
+            z_rel = (c[:, 2] / self.arch.depth_dim * 2.0 - 1.0) * (BBOX_3D_MM / 2.0)
+            uvz = np.concatenate([uv, (z_rel + roots[i])[:, None]], axis=1)
+            people.append(
+                PersonPose(
+                    track_id=crops.ids[i],
+                    bbox=crops.given[i],
+                    keypoints_2d=uv,
+                    depth_rel_mm=z_rel,
+                    keypoints_3d_mm=pixel_to_camera(uvz, cfg.focal, principal),
+                    root_depth_mm=float(roots[i]),
+                    root=self.joint_set.root if self.joint_set else 0,
+                )
+            )
+        return people
+
+    def estimate(self, frame: Frame, boxes: Sequence[tuple[int, Box]]) -> FramePoses:
+        """Poses of the given people in one frame (one network batch)."""
+        t0 = time.perf_counter()
+        crops = self.crop(frame, boxes)
+        t1 = time.perf_counter()
+        coords = self.infer(crops.patches) if len(crops.patches) else np.zeros((0, 0, 3))
+        t2 = time.perf_counter()
+        people = self.decode(coords, crops, frame) if len(crops.patches) else []
+        t3 = time.perf_counter()
+        return FramePoses(
+            frame.index,
+            frame.time,
+            people,
+            {"crop": (t1 - t0) * 1e3, "model": (t2 - t1) * 1e3, "decode": (t3 - t2) * 1e3},
+        )
+
+
+# ----------------------------------------------------------------------------- runner
+
+
+def prefetch(
+    source: Source, start: int = 0, end: int | None = None, depth: int = 3
+) -> Iterator[tuple[Frame, float]]:
+    """Frames [start, end) of a source, decoded in a background thread while the caller runs
+    the model (OpenCV releases the GIL while decoding). Yields (frame, decode ms).
+
+    Errors of the source are re-raised in the caller; stopping early stops the thread.
+    """
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work() -> None:
+        try:
+            t = time.perf_counter()
+            frame = source.get(start) if (start > 0 and source.seekable) else source.read()
+            while frame is not None and (end is None or frame.index < end):
+                if frame.index >= start and not put((frame, (time.perf_counter() - t) * 1e3)):
+                    return
+                t = time.perf_counter()
+                frame = source.read()
+            put(done)
+        except BaseException as exc:  # handed to the consumer
+            put(exc)
+
+    thread = threading.Thread(target=work, name="posescope-decode", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=2.0)
+
+
+class PoseRunner:
+    """Per-frame driver: where the people are (tracker) -> estimator -> smoothing."""
+
+    def __init__(
+        self,
+        estimator: Estimator,
+        tracker: PersonTracker,
+        smoother: PoseSmoother | None = None,
+    ):
+        self.estimator = estimator
+        self.tracker = tracker
+        self.smoother = smoother
+
+    def process(self, frame: Frame) -> FramePoses:
+        t0 = time.perf_counter()
+        tracks = self.tracker.boxes(frame)
+        t1 = time.perf_counter()
+        fp = self.estimator.estimate(frame, [(t.id, t.bbox) for t in tracks])
+        self.tracker.update(frame, [(p.track_id, p.keypoints_2d) for p in fp.people])
+        t2 = time.perf_counter()
+        if self.smoother is not None:
+            fp = self.smoother.smooth(fp)
+        t3 = time.perf_counter()
+        timings = {"detect": (t1 - t0) * 1e3, **fp.timings_ms, "smooth": (t3 - t2) * 1e3}
+        timings["total"] = (t3 - t0) * 1e3
+        return replace(fp, timings_ms=timings)
+
+    def reset(self) -> None:
+        """Forget motion state (after a seek): the next frame is detected afresh."""
+        self.tracker.reset()
+        if self.smoother is not None:
+            self.smoother.reset()
+
+
+__all__ = [
+    "Crops",
+    "Estimator",
+    "EstimatorConfig",
+    "PoseRunner",
+    "RootDepthModel",
+    "crop_transform",
+    "pixel_to_camera",
+    "prefetch",
+    "process_bbox",
+    "resolve_device",
+    "root_depth_prior",
+]
