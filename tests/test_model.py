@@ -1,0 +1,159 @@
+"""core.model: the rebuilt network computes what the published network computes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from core.identify import identify
+from core.model import (
+    InferenceModel,
+    ModelLoadError,
+    bgr_to_input,
+    build_model,
+    load_weights,
+)
+from tests import factory, reference
+
+
+def crops(n: int = 2, size: int = 256, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, (n, size, size, 3), dtype=np.uint8)
+
+
+def reference_input(c: np.ndarray) -> torch.Tensor:
+    """Written out here, independently of core: BGR->RGB, /255, ImageNet mean/std, NCHW."""
+    rgb = c[..., ::-1].astype(np.float32) / 255.0
+    rgb = (rgb - np.array([0.485, 0.456, 0.406], np.float32)) / np.array(
+        [0.229, 0.224, 0.225], np.float32
+    )
+    return torch.from_numpy(np.ascontiguousarray(rgb.transpose(0, 3, 1, 2)))
+
+
+def rebuilt(sd):
+    ident = identify({k: tuple(v.shape) for k, v in sd.items()})
+    net = build_model(ident.arch)
+    load_weights(net, sd)
+    return ident, net
+
+
+@pytest.mark.parametrize("name", ["XS", "S", "M", "L"])
+@pytest.mark.parametrize("spelling", ["modern", "legacy", "list"])
+def test_parity_with_reference(name: str, spelling: str) -> None:
+    ref = factory.model_for(name, spelling, seed=3)
+    sd = factory.state_dict_for(name, spelling, seed=3)
+    ident, net = rebuilt(sd)
+    c = crops()
+    with torch.no_grad():
+        want = ref(reference_input(c))
+        plain = net(reference_input(c))
+    fast = InferenceModel(net, "cpu")(c)
+    assert want.shape == (2, 18, 3)
+    # informative outputs (not every joint at the heatmap centre)
+    assert want[..., 0].std() > 0.5
+    assert (plain - want).abs().max() <= 1e-4  # the rebuilt network: exact
+    assert (fast - want).abs().max() <= 1e-3  # folded BN/normalisation: float reassociation
+    h, w = ident.arch.output_size
+    assert float(want[..., 0].max()) <= w - 1 and float(want[..., 1].max()) <= h - 1
+
+
+def test_posenet_parity() -> None:
+    ref = reference.randomize_(reference.make_posenet(50), seed=1).eval()
+    sd = {k: v.clone() for k, v in ref.state_dict().items()}
+    ident, net = rebuilt(sd)
+    c = crops(1)
+    with torch.no_grad():
+        want = ref(reference_input(c))
+        plain = net(reference_input(c))
+    fast = InferenceModel(net, "cpu")(c)
+    assert ident.arch.output_size == (64, 64)
+    assert (plain - want).abs().max() <= 1e-4
+    assert (fast - want).abs().max() <= 1e-3
+
+
+def test_rootnet_parity() -> None:
+    ref = reference.randomize_(reference.make_rootnet(50), seed=2).eval()
+    sd = {k: v.clone() for k, v in ref.state_dict().items()}
+    _, net = rebuilt(sd)
+    x = reference_input(crops(2))
+    k = torch.tensor([4000.0, 6000.0])
+    with torch.no_grad():
+        want = ref(x, k)
+        got = net(x, k)
+    assert got.shape == (2, 3)
+    assert (got - want).abs().max() <= 1e-3 * float(want[:, 2].abs().max() + 1)
+
+
+def test_bgr_to_input_matches_the_written_out_normalisation() -> None:
+    c = crops(3)
+    assert torch.allclose(bgr_to_input(c), reference_input(c), atol=1e-6)
+
+
+def test_missing_tensor_is_named() -> None:
+    sd = factory.state_dict_for("XS")
+    ident = identify({k: tuple(v.shape) for k, v in sd.items()})
+    del sd["backbone.stages.2.3.pwconv1.weight"]
+    with pytest.raises(ModelLoadError, match=r"backbone\.stages\.2\.3\.pwconv1\.weight"):
+        load_weights(build_model(ident.arch), sd)
+
+
+def test_shape_conflict_names_tensor_and_both_shapes() -> None:
+    sd = factory.state_dict_for("XS")
+    ident = identify({k: tuple(v.shape) for k, v in sd.items()})
+    sd["backbone.downsample_layers.0.0.weight"] = torch.zeros(96, 3, 4, 4)
+    with pytest.raises(ModelLoadError) as err:
+        load_weights(build_model(ident.arch), sd)
+    msg = str(err.value)
+    assert "backbone.downsample_layers.0.0.weight" in msg
+    assert "(96, 3, 4, 4)" in msg and "(40, 3, 4, 4)" in msg
+
+
+def test_leftover_tensor_is_refused() -> None:
+    sd = factory.state_dict_for("XS")
+    ident = identify({k: tuple(v.shape) for k, v in sd.items()})
+    sd["head.extra.weight"] = torch.zeros(3)
+    with pytest.raises(ModelLoadError, match="unexpected"):
+        load_weights(build_model(ident.arch), sd)
+
+
+def test_old_files_without_num_batches_tracked_load() -> None:
+    sd = {k: v for k, v in factory.state_dict_for("XS").items() if "num_batches_tracked" not in k}
+    _, net = rebuilt(sd)
+    assert net(torch.zeros(1, 3, 256, 256)).shape == (1, 18, 3)
+
+
+def test_upsample_override_changes_the_network() -> None:
+    sd = factory.state_dict_for("XS", "list", seed=4)
+    ident = identify({k: tuple(v.shape) for k, v in sd.items()})
+    arch = ident.arch.with_upsample((True, True, False))  # the modern convention on a list file
+    net = build_model(arch)
+    load_weights(net, sd)
+    # same weights under the modern spelling's convention: equals the modern reference model
+    ref = reference.make_variant("XS", "modern")
+    ref.load_state_dict(factory.state_dict_for("XS", "modern", seed=4))
+    ref.eval()
+    x = reference_input(crops(1))
+    with torch.no_grad():
+        assert (net(x) - ref(x)).abs().max() <= 1e-4
+        assert float(net(x)[..., 0].max()) < 32
+
+
+def test_input_size_override() -> None:
+    sd = factory.state_dict_for("XS")
+    ident = identify({k: tuple(v.shape) for k, v in sd.items()})
+    net = build_model(ident.arch.with_input_size((320, 192)))
+    load_weights(net, sd)
+    fast = InferenceModel(net, "cpu")
+    out = fast(crops(1, 320)[:, :, :192])
+    assert out.shape == (1, 18, 3)
+    assert fast.heatmaps(crops(1, 320)[:, :, :192]).shape[-2:] == (40, 24)
+
+
+def test_unavailable_device_is_a_clear_error(monkeypatch) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    net = build_model(
+        identify({k: tuple(v.shape) for k, v in factory.state_dict_for("XS").items()}).arch
+    )
+    with pytest.raises(RuntimeError, match="CUDA"):
+        InferenceModel(net, "cuda")
