@@ -48,7 +48,9 @@ def test_parity_with_reference(name: str, spelling: str) -> None:
     with torch.no_grad():
         want = ref(reference_input(c))
         plain = net(reference_input(c))
-    fast = InferenceModel(net, "cpu")(c)
+    model = InferenceModel(net, "cpu")
+    assert model.optimized  # the prepacked TorchScript form, not the eager fallback
+    fast = model(c)
     assert want.shape == (2, 18, 3)
     # informative outputs (not every joint at the heatmap centre)
     assert want[..., 0].std() > 0.5

@@ -1,0 +1,290 @@
+"""core.pipeline: the published demo's conventions, end to end on a real frame."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from core.checkpoint import open_checkpoint
+from core.identify import identify_checkpoint
+from core.model import soft_argmax
+from core.pipeline import (
+    Estimator,
+    EstimatorConfig,
+    PoseRunner,
+    crop_transform,
+    prefetch,
+    process_bbox,
+    root_depth_prior,
+)
+from core.types import Frame
+from tests import factory, reference
+
+MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
+POSE2SIM = MEDIA / "pose2sim_cam01.mp4"
+BOX = (240.0, 320.0, 320.0, 860.0)  # the athlete in frame 0, measured by eye on the frame
+
+
+def read_frame(index: int = 0) -> Frame:
+    cap = cv2.VideoCapture(str(POSE2SIM))
+    cap.set(cv2.CAP_PROP_POS_FRAMES, index)
+    ok, img = cap.read()
+    cap.release()
+    assert ok
+    return Frame(img, index, index / 60.0)
+
+
+# ------------------------------------------------------------------ the published demo, written out
+
+
+def demo_process_bbox(bbox, width, height):
+    x, y, w, h = bbox
+    x1 = np.max((0, x))
+    y1 = np.max((0, y))
+    x2 = np.min((width - 1, x1 + np.max((0, w - 1))))
+    y2 = np.min((height - 1, y1 + np.max((0, h - 1))))
+    if not (w * h > 0 and x2 >= x1 and y2 >= y1):
+        return None
+    bbox = np.array([x1, y1, x2 - x1, y2 - y1], dtype=np.float64)
+    w, h = bbox[2], bbox[3]
+    c_x, c_y = bbox[0] + w / 2.0, bbox[1] + h / 2.0
+    if w > h:
+        h = w
+    elif w < h:
+        w = h
+    bbox[2], bbox[3] = w * 1.25, h * 1.25
+    bbox[0], bbox[1] = c_x - bbox[2] / 2.0, c_y - bbox[3] / 2.0
+    return bbox
+
+
+def demo_patch(img, bbox, size=256):
+    cx, cy = bbox[0] + 0.5 * bbox[2], bbox[1] + 0.5 * bbox[3]
+    src = np.float32([[cx, cy], [cx, cy + bbox[3] * 0.5], [cx + bbox[2] * 0.5, cy]])
+    dst = np.float32([[size / 2, size / 2], [size / 2, size], [size, size / 2]])
+    trans = cv2.getAffineTransform(src, dst)
+    patch = cv2.warpAffine(img, trans, (size, size), flags=cv2.INTER_LINEAR)
+    rgb = patch[:, :, ::-1].astype(np.float32) / 255.0
+    rgb = (rgb - [0.485, 0.456, 0.406]) / [0.229, 0.224, 0.225]
+    return torch.from_numpy(rgb.transpose(2, 0, 1).astype(np.float32))[None], trans
+
+
+def demo_pose(model, img, bbox, depth_dim, out_hw, root_depth, focal=(1500.0, 1500.0)):
+    h, w = img.shape[:2]
+    pb = demo_process_bbox(bbox, w, h)
+    x, trans = demo_patch(img, pb)
+    with torch.no_grad():
+        pose = model(x)[0].numpy().astype(np.float64)
+    pose[:, 0] = pose[:, 0] / out_hw[1] * 256
+    pose[:, 1] = pose[:, 1] / out_hw[0] * 256
+    xy1 = np.concatenate((pose[:, :2], np.ones_like(pose[:, :1])), 1)
+    t3 = np.concatenate((trans, np.array([[0, 0, 1]])))
+    pose[:, :2] = np.dot(np.linalg.inv(t3), xy1.T).T[:, :2]
+    pose[:, 2] = (pose[:, 2] / depth_dim * 2 - 1) * (2000 / 2) + root_depth
+    cam = pose.copy()
+    cam[:, 0] = (pose[:, 0] - w / 2) / focal[0] * pose[:, 2]
+    cam[:, 1] = (pose[:, 1] - h / 2) / focal[1] * pose[:, 2]
+    return pose, cam
+
+
+# ------------------------------------------------------------------ tests
+
+
+def estimator_for(tmp_path, name="XS", spelling="modern", seed=5, **cfg):
+    path = factory.save_torch_zip(
+        factory.wrap(factory.state_dict_for(name, spelling, seed=seed), "network"),
+        tmp_path / "m.pth",
+    )
+    return Estimator.from_path(path, EstimatorConfig(device="cpu", **cfg))
+
+
+@pytest.mark.parametrize("name,spelling", [("XS", "modern"), ("M", "list")])
+def test_parity_with_published_demo_on_a_real_frame(tmp_path, name, spelling) -> None:
+    frame = read_frame(0)
+    est = estimator_for(tmp_path, name, spelling, root_depth_mm=4200.0)
+    ref = factory.model_for(name, spelling, seed=5)
+    a = est.arch
+    want_uvz, want_cam = demo_pose(ref, frame.image, BOX, a.depth_dim, a.output_size, 4200.0)
+    fp = est.estimate(frame, [(7, BOX)])
+    (p,) = fp.people
+    assert p.track_id == 7 and p.bbox == BOX and fp.index == 0
+    # 1e-3 heatmap units of the fast form, in pixels of this box (~1340 px over 32 or 64 units)
+    assert np.abs(p.keypoints_2d - want_uvz[:, :2]).max() < 0.1
+    assert np.abs(p.depth_rel_mm + 4200.0 - want_uvz[:, 2]).max() < 0.1
+    assert np.abs(p.keypoints_3d_mm - want_cam).max() < 0.5
+    assert p.root_depth_mm == 4200.0
+    # the pose lies inside the processed (square, x1.25) box, not somewhere else in the image
+    pb = demo_process_bbox(BOX, frame.width, frame.height)
+    assert (p.keypoints_2d >= pb[:2] - 1).all() and (p.keypoints_2d <= pb[:2] + pb[2:] + 1).all()
+
+
+def test_process_bbox_matches_demo() -> None:
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        box = rng.uniform([-100, -100, 1, 1], [1200, 2000, 900, 1500])
+        got = process_bbox(box, 1080, 1920)
+        want = demo_process_bbox(box, 1080, 1920)
+        assert (got is None) == (want is None)
+        if got is not None:
+            assert np.allclose(got, want)
+    assert process_bbox((10, 10, 0, 50), 100, 100) is None
+    assert process_bbox((200, 10, 30, 50), 100, 100) is None  # entirely outside
+
+
+def test_crop_transform_maps_the_published_points() -> None:
+    box = np.array([100.0, 50.0, 400.0, 400.0])
+    t = crop_transform(box, 256, 256)
+    pts = np.array([[300.0, 250.0, 1], [300.0, 450.0, 1], [500.0, 250.0, 1]])
+    assert np.allclose(pts @ t.T, [[128, 128], [128, 256], [256, 128]], atol=1e-4)
+
+
+def test_soft_argmax_round_trip() -> None:
+    """Heatmaps peaked at known 3D points decode to those points."""
+    j, d, h, w = 5, 16, 24, 20
+    rng = np.random.default_rng(1)
+    pts = rng.uniform([1, 1, 1], [w - 2, h - 2, d - 2], (2, j, 3))
+    zz, yy, xx = np.meshgrid(np.arange(d), np.arange(h), np.arange(w), indexing="ij")
+    logits = np.empty((2, j * d, h, w), np.float32)
+    for n in range(2):
+        for k in range(j):
+            x, y, z = pts[n, k]
+            dist2 = (xx - x) ** 2 + (yy - y) ** 2 + (zz - z) ** 2
+            logits[n, k * d : (k + 1) * d] = -dist2 / (2 * 0.6**2)
+    got = soft_argmax(torch.from_numpy(logits), j, d).numpy()
+    assert np.abs(got - pts).max() < 1e-2
+
+
+def test_decoding_inverts_the_crop(tmp_path) -> None:
+    """Image points pushed through the crop transform into heatmap units come back."""
+    est = estimator_for(tmp_path)
+    frame = read_frame(0)
+    crops = est.crop(frame, [(1, BOX)])
+    rng = np.random.default_rng(2)
+    img_pts = rng.uniform([300, 400], [500, 1100], (18, 2))
+    patch = np.c_[img_pts, np.ones(18)] @ crops.transforms[0].T
+    oh, ow = est.arch.output_size
+    coords = np.c_[
+        patch[:, 0] * ow / 256, patch[:, 1] * oh / 256, np.full(18, est.arch.depth_dim / 2)
+    ]
+    (p,) = est.decode(coords[None], crops, frame)
+    assert np.abs(p.keypoints_2d - img_pts).max() < 1e-6
+    assert np.allclose(p.depth_rel_mm, 0.0)  # the middle depth bin is the root's depth
+
+
+def test_root_depth_prior_and_camera_space(tmp_path) -> None:
+    est = estimator_for(tmp_path)
+    frame = read_frame(0)
+    (p,) = est.estimate(frame, [(1, BOX)]).people
+    pb = demo_process_bbox(BOX, frame.width, frame.height)
+    k = math.sqrt(2000 * 2000 * 1500 * 1500 / (pb[2] * pb[3]))
+    assert p.root_depth_mm == pytest.approx(k)
+    assert root_depth_prior(pb, (1500, 1500)) == pytest.approx(k)
+    z = p.keypoints_3d_mm[:, 2]
+    assert np.allclose(z, p.depth_rel_mm + k)
+    assert np.allclose(p.keypoints_3d_mm[:, 0], (p.keypoints_2d[:, 0] - 540) / 1500 * z)
+    assert np.allclose(p.root_relative_mm[p.root], 0.0)
+
+
+def test_focal_and_principal_are_used(tmp_path) -> None:
+    est = estimator_for(
+        tmp_path, focal=(1000.0, 2000.0), principal=(10.0, 20.0), root_depth_mm=3000.0
+    )
+    (p,) = est.estimate(read_frame(0), [(1, BOX)]).people
+    z = p.keypoints_3d_mm[:, 2]
+    assert np.allclose(p.keypoints_3d_mm[:, 0], (p.keypoints_2d[:, 0] - 10) / 1000 * z)
+    assert np.allclose(p.keypoints_3d_mm[:, 1], (p.keypoints_2d[:, 1] - 20) / 2000 * z)
+
+
+def test_rootnet_beside_the_pose_checkpoint(tmp_path) -> None:
+    est = estimator_for(tmp_path)
+    ref = reference.randomize_(reference.make_rootnet(50), seed=9).eval()
+    path = factory.save_torch_zip({"network": ref.state_dict()}, tmp_path / "rootnet.pth")
+    ck = open_checkpoint(path)
+    est.set_rootnet(ck, identify_checkpoint(ck))
+    frame = read_frame(0)
+    (p,) = est.estimate(frame, [(1, BOX)]).people
+    pb = demo_process_bbox(BOX, frame.width, frame.height)
+    x, _ = demo_patch(frame.image, pb)
+    k = math.sqrt(2000 * 2000 * 1500 * 1500 / (pb[2] * pb[3]))
+    with torch.no_grad():
+        want = float(ref(x, torch.tensor([k]))[0, 2])
+    assert p.root_depth_mm == pytest.approx(want, rel=1e-4)
+    with pytest.raises(ValueError, match="RootNet"):
+        est.set_rootnet(open_checkpoint(tmp_path / "m.pth"), est.ident)
+    with pytest.raises(ValueError, match="RootNet"):
+        Estimator.from_checkpoint(ck, identify_checkpoint(ck))
+
+
+def test_flip_test_is_mirror_equivariant(tmp_path) -> None:
+    """flip(I) through the flip-averaged net == the mirror (x and left/right swapped) of I's."""
+    est = estimator_for(tmp_path, flip=True)
+    crops = est.crop(read_frame(0), [(1, BOX)])
+    a = est.infer(crops.patches)
+    b = est.infer(np.ascontiguousarray(crops.patches[:, :, ::-1]))
+    mirrored = a.copy()
+    for i, j in est.joint_set.flip_pairs:
+        mirrored[:, [i, j]] = mirrored[:, [j, i]]
+    mirrored[..., 0] = est.arch.output_size[1] - 1 - mirrored[..., 0]
+    assert np.abs(b - mirrored).max() < 1e-3
+    plain = estimator_for(tmp_path, flip=False).infer(crops.patches)
+    assert np.abs(plain - a).max() > 1e-2  # the flip test changes the answer
+
+
+def test_several_people_go_through_as_one_batch(tmp_path, monkeypatch) -> None:
+    est = estimator_for(tmp_path)
+    seen = []
+    real = est.model.__call__
+
+    class Spy:
+        def __getattr__(self, k):
+            return getattr(est.model, k)
+
+        def __call__(self, x):
+            seen.append(len(x))
+            return real(x)
+
+    monkeypatch.setattr(est, "model", Spy())
+    fp = est.estimate(
+        read_frame(0), [(1, BOX), (2, (0.0, 280.0, 140.0, 480.0)), (3, (5000, 0, 10, 10))]
+    )
+    assert seen == [2]  # two valid boxes in one forward; the box outside the image is dropped
+    assert [p.track_id for p in fp.people] == [1, 2]
+    assert set(fp.timings_ms) == {"crop", "model", "decode"}
+
+
+def test_posenet_runs(tmp_path) -> None:
+    ref = reference.randomize_(reference.make_posenet(50), seed=3).eval()
+    path = factory.save_torch_zip(ref.state_dict(), tmp_path / "posenet.pth")
+    est = Estimator.from_path(path, EstimatorConfig(device="cpu", root_depth_mm=5000.0))
+    frame = read_frame(0)
+    (p,) = est.estimate(frame, [(1, BOX)]).people
+    want, _ = demo_pose(ref, frame.image, BOX, 64, (64, 64), 5000.0)
+    assert np.abs(p.keypoints_2d - want[:, :2]).max() < 0.1
+
+
+def test_runner_with_fixed_box_and_prefetch(tmp_path) -> None:
+    from core.person import PersonTracker
+    from core.smoothing import PoseSmoother
+    from core.sources import open_source
+
+    runner = PoseRunner(estimator_for(tmp_path), PersonTracker.fixed(BOX), PoseSmoother())
+    with open_source(POSE2SIM) as src:
+        out = [runner.process(f) for f, _ in prefetch(src, 10, 16)]
+    assert [fp.index for fp in out] == list(range(10, 16))
+    assert all(len(fp.people) == 1 for fp in out)
+    assert {"detect", "crop", "model", "decode", "smooth", "total"} <= set(out[0].timings_ms)
+
+
+def test_prefetch_hands_source_errors_to_the_caller() -> None:
+    class Broken:
+        seekable = False
+
+        def read(self):
+            raise OSError("camera unplugged")
+
+    with pytest.raises(OSError, match="unplugged"):
+        list(prefetch(Broken()))
