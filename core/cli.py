@@ -245,7 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--flip", action="store_true", help="flip test")
     r.add_argument("--smooth", action="store_true", help="One-Euro temporal smoothing")
     r.add_argument("--smooth-min-cutoff", type=float, default=1.0)
-    r.add_argument("--smooth-beta", type=float, default=0.007)
+    r.add_argument("--smooth-beta", type=float, default=0.05)
     r.add_argument("--frames", help="START:END frame range")
     r.add_argument("--out", help="poses.json | poses.csv | poses.npz (default: JSON to stdout)")
     r.add_argument("--render", help="overlay video to write (mp4)")

@@ -321,7 +321,7 @@ def prefetch(
     def work() -> None:
         try:
             t = time.perf_counter()
-            frame = source.get(start) if (start > 0 and source.seekable) else source.read()
+            frame = source.get(start) if source.seekable else source.read()
             while frame is not None and (end is None or frame.index < end):
                 if frame.index >= start and not put((frame, (time.perf_counter() - t) * 1e3)):
                     return
