@@ -31,19 +31,22 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def time_call(
-    fn: Callable[[], object], device: torch.device, iters: int, warmup: int = 3
-) -> list[float]:
-    """Milliseconds of `iters` calls after `warmup` untimed ones."""
-    for _ in range(warmup):
-        fn()
+def time_calls(
+    fns: list[Callable[[], object]], device: torch.device, iters: int, warmup: int = 3
+) -> list[list[float]]:
+    """Milliseconds of `iters` calls of each function, interleaved (a, b, a, b, ...) so that
+    load on the machine drifts over all of them alike; `warmup` untimed calls first."""
+    for fn in fns:
+        for _ in range(warmup):
+            fn()
     _sync(device)
-    out = []
+    out: list[list[float]] = [[] for _ in fns]
     for _ in range(iters):
-        t = time.perf_counter()
-        fn()
-        _sync(device)
-        out.append((time.perf_counter() - t) * 1e3)
+        for fn, times in zip(fns, out, strict=True):
+            t = time.perf_counter()
+            fn()
+            _sync(device)
+            times.append((time.perf_counter() - t) * 1e3)
     return out
 
 
@@ -100,8 +103,7 @@ def model_only(est: Estimator, net: torch.nn.Module, iters: int, batches: list[i
             with torch.no_grad():
                 return net(x)
 
-        t_base = time_call(base, dev, iters)
-        t_ours = time_call(lambda c=crops: est.model(c), dev, iters)
+        t_base, t_ours = time_calls([base, lambda c=crops: est.model(c)], dev, iters)
         row = {
             "baseline": _stats(t_base),
             "engine": _stats(t_ours),

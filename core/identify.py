@@ -469,7 +469,8 @@ def _match_variant(ident: Identification) -> None:
             ("head widths", tuple(h.out_channels for h in a.head_layers), v.head_channels),
             ("head kernels", tuple(h.kernel for h in a.head_layers), (v.head_kernel,) * 3),
             ("depth bins", a.depth_dim, v.depth_dim),
-            ("block kernel", (a.block_kernel, a.mlp_ratio), (7, 4)),
+            ("block dwconv kernel", a.block_kernel, 7),
+            ("block MLP ratio", a.mlp_ratio, 4),
         ]
         for label, got, want in checks:
             fmt = lambda x: "-".join(map(str, x)) if isinstance(x, tuple) else str(x)  # noqa: E731
