@@ -125,13 +125,12 @@ def _progress(done: int, total: int | None, t0: float) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from core import export
     from core.drawing import draw_frame
     from core.person import PeopleDetector, PersonTracker
+    from core.pipeline import Estimator, EstimatorConfig, PoseRunner, prefetch
     from core.smoothing import PoseSmoother
     from core.sources import SourceError, open_source
-
-    from core import export
-    from core.pipeline import Estimator, EstimatorConfig, PoseRunner, prefetch
 
     focal = (
         _parse_floats(args.focal, 2, "--focal") if "," in args.focal else (float(args.focal),) * 2

@@ -1,0 +1,288 @@
+"""The app's calls into the engine (`core`), in one place, each meant to run in a worker.
+
+Nothing here touches a widget: functions take plain values and return engine objects, so the
+main window can hand them to `TaskRunner.submit` and receive the results by signal. Engine
+modules are imported where they are used, so the window opens fast and without them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+VIDEO_EXTS = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".gif"}
+IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
+MEDIA_FILTER = (
+    "Video or image ("
+    + " ".join(f"*{e}" for e in sorted(VIDEO_EXTS | IMAGE_EXTS))
+    + ");;All files (*)"
+)
+CHECKPOINT_FILTER = (
+    "Checkpoints (*.pth *.pth.tar *.tar *.pt *.ckpt *.bin *.safetensors *.zip);;All files (*)"
+)
+
+
+def classify_path(path: str | os.PathLike[str]) -> str:
+    """'media' (video, image, image folder) or 'checkpoint' (anything else: the engine decides).
+
+    A folder is a checkpoint when it holds an unpacked torch checkpoint (`data.pkl`), media
+    when it holds images.
+    """
+    p = Path(path)
+    if p.is_dir():
+        if (p / "data.pkl").exists() or any(p.glob("*/data.pkl")):
+            return "checkpoint"
+        try:
+            names = [c.suffix.lower() for c in p.iterdir() if c.is_file()]
+        except OSError:
+            return "media"
+        if any(s in IMAGE_EXTS or s in VIDEO_EXTS for s in names):
+            return "media"
+        return "checkpoint"
+    suffix = p.suffix.lower()
+    if suffix in VIDEO_EXTS or suffix in IMAGE_EXTS:
+        return "media"
+    return "checkpoint"
+
+
+@dataclass
+class Opened:
+    """A checkpoint that opened and was identified."""
+
+    path: str
+    ckpt: Any  # core.checkpoint.LoadedCheckpoint
+    ident: Any  # core.identify.Identification
+
+
+@dataclass
+class OpenFailed:
+    """A checkpoint that did not open; `error` is the engine's exception."""
+
+    path: str
+    error: BaseException
+
+
+def identify_files(paths: Sequence[str], trust: bool = False) -> list[Opened | OpenFailed]:
+    """Open and identify each file; one result per path, errors kept (never raised)."""
+    from core.checkpoint import open_checkpoint
+    from core.identify import identify_checkpoint
+
+    out: list[Opened | OpenFailed] = []
+    for path in paths:
+        try:
+            ckpt = open_checkpoint(path, trust=trust)
+            ident = identify_checkpoint(ckpt)
+        except Exception as exc:
+            out.append(OpenFailed(str(path), exc))
+        else:
+            out.append(Opened(str(path), ckpt, ident))
+    return out
+
+
+@dataclass
+class ModelSettings:
+    """What the estimator is built with (a change rebuilds it)."""
+
+    device: str = "auto"
+    fp16: bool = False
+    flip: bool = False
+    focal: float = 1500.0
+    upsample: tuple[bool, ...] | None = None
+
+    def config(self) -> Any:
+        from core.pipeline import EstimatorConfig
+
+        return EstimatorConfig(
+            device=self.device,
+            fp16=self.fp16,
+            flip=self.flip,
+            focal=(float(self.focal), float(self.focal)),
+            upsample=self.upsample,
+        )
+
+
+@dataclass
+class RunnerSettings:
+    """How people are found and poses smoothed (a change only rebuilds the runner)."""
+
+    smoothing: bool = True
+    strength: float = 0.5  # 0 (light) .. 1 (heavy)
+    box: tuple[float, float, float, float] | None = None  # None: detector
+
+    def smoother_args(self) -> dict[str, float]:
+        """One-Euro parameters: strength 0.5 is the engine default (min_cutoff 1.0 Hz);
+        0 gives 10 Hz (light), 1 gives 0.1 Hz (heavy). beta stays the engine's."""
+        s = min(1.0, max(0.0, float(self.strength)))
+        return {"min_cutoff": float(10.0 ** (1.0 - 2.0 * s))}
+
+
+@dataclass
+class Model:
+    """A built estimator and what it came from."""
+
+    ckpt: Any
+    base_ident: Any  # Identification as read from the file
+    ident: Any  # Identification as run (upsample override applied)
+    estimator: Any
+    settings: ModelSettings
+    rootnet: Opened | None = None
+
+
+def build_model(
+    ckpt: Any, ident: Any, settings: ModelSettings, rootnet: Opened | None = None
+) -> Model:
+    """Rebuild the network the tensors describe and load it (slow: call in a worker)."""
+    from core.pipeline import Estimator
+
+    estimator = Estimator.from_checkpoint(ckpt, ident, settings.config())
+    if rootnet is not None:
+        estimator.set_rootnet(rootnet.ckpt, rootnet.ident)
+    # the estimator's ident has the upsampling override applied (heatmap size, GFLOPs)
+    return Model(ckpt, ident, getattr(estimator, "ident", ident), estimator, settings, rootnet)
+
+
+def make_runner(estimator: Any, settings: RunnerSettings, detector: Any | None = None) -> Any:
+    """A fresh PoseRunner (tracker + smoother) around `estimator`."""
+    from core.person import PersonTracker
+    from core.pipeline import PoseRunner
+    from core.smoothing import PoseSmoother
+
+    if settings.box is not None:
+        tracker = PersonTracker.fixed(tuple(float(v) for v in settings.box))
+    else:
+        tracker = PersonTracker(detector=detector)
+    smoother = PoseSmoother(enabled=settings.smoothing, **settings.smoother_args())
+    return PoseRunner(estimator, tracker, smoother)
+
+
+def make_detector() -> Any:
+    from core.person import PeopleDetector
+
+    return PeopleDetector()
+
+
+def open_media(spec: str) -> Any:
+    """Open a video, image, folder or 'camera:N' / 'replay:PATH' source."""
+    from core.sources import open_source
+
+    return open_source(spec)
+
+
+def source_info(source: Any) -> dict[str, Any]:
+    """A plain description of a source (for the window and for exports)."""
+    info = getattr(source, "info", None)
+    if callable(info):
+        try:
+            got = info()
+            if isinstance(got, dict):
+                return dict(got)
+        except Exception:
+            pass
+    return {
+        "name": getattr(source, "name", "?"),
+        "width": getattr(source, "width", 0),
+        "height": getattr(source, "height", 0),
+        "fps": getattr(source, "fps", 0.0),
+        "frame_count": getattr(source, "frame_count", None),
+        "is_live": getattr(source, "is_live", False),
+    }
+
+
+def list_cameras() -> list[Any]:
+    from core.sources import list_cameras as _list
+
+    return list(_list())
+
+
+def camera_spec(camera: Any) -> tuple[str, str]:
+    """(spec, label) for one entry of `list_cameras()` (an int, or an object/dict with one)."""
+    if isinstance(camera, int):
+        return f"camera:{camera}", f"Camera {camera}"
+    if isinstance(camera, str):
+        return (camera if ":" in camera else f"camera:{camera}"), camera
+    get = camera.get if isinstance(camera, dict) else lambda k, d=None: getattr(camera, k, d)
+    index = get("index", get("id", 0))
+    name = get("name", None) or f"Camera {index}"
+    w, h = get("width", None), get("height", None)
+    label = f"{name} ({w}×{h})" if w and h else str(name)
+    return f"camera:{index}", label
+
+
+@dataclass
+class ExportRequest:
+    """What to export: poses (.json/.csv/.npz) and/or an overlay video (.mp4/.avi)."""
+
+    poses_path: str | None
+    video_path: str | None
+
+
+def export_job(
+    spec: str,
+    model: Model,
+    runner_settings: RunnerSettings,
+    request: ExportRequest,
+    should_abort: Callable[[], bool],
+) -> Generator[tuple[int, int, str], None, dict[str, Any]]:
+    """Estimate every frame of `spec` with a private estimator and write the exports.
+
+    Yields (done, total, text) progress; returns a summary dict. Stops early (writing
+    nothing) when `should_abort()` turns true.
+    """
+    from core.drawing import draw_frame
+    from core.export import OverlayVideoWriter, run_document, write_poses
+    from core.pipeline import Estimator
+
+    yield 0, 0, "Building the model…"
+    estimator = Estimator.from_checkpoint(model.ckpt, model.base_ident, model.settings.config())
+    if model.rootnet is not None:
+        estimator.set_rootnet(model.rootnet.ckpt, model.rootnet.ident)
+    detector = None if runner_settings.box is not None else make_detector()
+    runner = make_runner(estimator, runner_settings, detector=detector)
+    source = open_media(spec)
+    writer = None
+    frames = []
+    completed = False
+    try:
+        total = int(source.frame_count or 0)
+        info = source_info(source)
+        if request.video_path:
+            fps = float(source.fps or 30.0)
+            writer = OverlayVideoWriter(request.video_path, fps, (source.width, source.height))
+        index = 0
+        while True:
+            if should_abort():
+                return {"cancelled": True}
+            frame = source.read() if total == 0 else (source.get(index) if index < total else None)
+            if frame is None:
+                break
+            poses = runner.process(frame)
+            frames.append(poses)
+            if writer is not None:
+                writer.write(draw_frame(frame.image, poses, estimator.joint_set))
+            index += 1
+            yield index, total, f"Frame {index} of {total or '?'}"
+        completed = True
+    finally:
+        if writer is not None:
+            writer.close()
+            if not completed and request.video_path:  # no half-written video left behind
+                Path(request.video_path).unlink(missing_ok=True)
+        source.close()
+    if should_abort():
+        return {"cancelled": True}
+    written: list[str] = []
+    if request.poses_path:
+        yield index, total, "Writing poses…"
+        cfg = estimator.config
+        principal = cfg.principal or (source.width / 2.0, source.height / 2.0)
+        doc = run_document(
+            model.ident.to_dict(), info, cfg.focal, principal, estimator.joint_set, frames
+        )
+        write_poses(request.poses_path, doc)
+        written.append(request.poses_path)
+    if request.video_path:
+        written.append(request.video_path)
+    return {"frames": len(frames), "written": written}

@@ -1,0 +1,284 @@
+"""The 3D skeleton: a pyqtgraph.opengl view with ground grid, axes, bones and joints.
+
+One item per kind (bones, joints, labels), created once and updated with `setData`; people
+are drawn in the same side colours as the 2D overlay. Camera space (x right, y down, z
+forward, mm) is shown in a z-up world in metres: world = (X, Z, -Y) / 1000, so the default
+view looks along the camera's axis and left/right match the video.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph.opengl as gl
+from PySide6.QtCore import QCoreApplication, Qt, Signal
+from PySide6.QtGui import QColor, QFont, QVector3D
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QHBoxLayout,
+    QLabel,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core.types import FramePoses
+from core.variants import JointSet
+from gui import colors
+
+ROOT_RELATIVE = "root"
+CAMERA = "camera"
+
+_DEFAULT_VIEW = {"distance": 4.0, "elevation": 12.0, "azimuth": -72.0}
+
+
+def camera_to_world(points_mm: np.ndarray) -> np.ndarray:
+    """(..., 3) camera-space mm (x right, y down, z forward) -> z-up world metres."""
+    p = np.asarray(points_mm, dtype=np.float64) / 1000.0
+    return np.stack([p[..., 0], p[..., 2], -p[..., 1]], axis=-1)
+
+
+def _forget_foreign_shaders() -> None:
+    """pyqtgraph caches shader programs per class; without shared GL contexts (an app
+    created before `gui` was imported) they belong to a dead context: compile anew."""
+    if QCoreApplication.testAttribute(Qt.ApplicationAttribute.AA_ShareOpenGLContexts):
+        return
+    for item in (gl.GLLinePlotItem, gl.GLScatterPlotItem):
+        if getattr(item, "_shaderProgram", None) is not None:
+            item._shaderProgram = None
+
+
+class SkeletonView(QWidget):
+    """Rotatable 3D view of every person's skeleton; `set_poses` each frame."""
+
+    sigSpaceChanged = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("SkeletonView")
+        self.joint_set: JointSet | None = None
+        self.space = ROOT_RELATIVE
+        self.current_poses: FramePoses | None = None
+        self._needs_fit = True
+        self._world: np.ndarray = np.zeros((0, 3))
+        self._person_count = 0
+
+        _forget_foreign_shaders()
+        self.gl = gl.GLViewWidget()
+        self.gl.setAcceptDrops(False)
+        self.gl.setBackgroundColor(QColor(colors.VIEW_BACKGROUND))
+        self.gl.setMinimumSize(200, 200)
+
+        self.grid = gl.GLGridItem(color=(120, 135, 160, 90))
+        self.grid.setSize(8, 8)
+        self.grid.setSpacing(0.5, 0.5)
+        self.gl.addItem(self.grid)
+
+        axes = np.array(
+            [[0, 0, 0], [0.4, 0, 0], [0, 0, 0], [0, 0.4, 0], [0, 0, 0], [0, 0, 0.4]], float
+        )
+        axis_colors = np.array(
+            [[0.94, 0.31, 0.43, 1]] * 2 + [[0.29, 0.87, 0.5, 1]] * 2 + [[0.3, 0.6, 1, 1]] * 2
+        )
+        self.axes = gl.GLLinePlotItem(
+            pos=axes, color=axis_colors, mode="lines", width=2, antialias=True
+        )
+        self.gl.addItem(self.axes)
+
+        self.bones = gl.GLLinePlotItem(pos=np.zeros((0, 3)), mode="lines", width=4, antialias=True)
+        self.bones.setGLOptions("translucent")
+        self.gl.addItem(self.bones)
+        self.joints = gl.GLScatterPlotItem(pos=np.zeros((0, 3)), size=11, pxMode=True)
+        self.joints.setGLOptions("translucent")
+        self.gl.addItem(self.joints)
+        self._labels: list[gl.GLTextItem] = []
+
+        # header: title, space toggle, fit, reset
+        header = QWidget()
+        header.setObjectName("ViewHeader")
+        hl = QHBoxLayout(header)
+        hl.setContentsMargins(10, 4, 6, 4)
+        title = QLabel("3D")
+        title.setObjectName("ViewTitle")
+        hl.addWidget(title)
+        self.info = QLabel("")
+        self.info.setObjectName("ViewInfo")
+        hl.addWidget(self.info, 1)
+        self.root_button = self._tool("Root-relative", "Skeleton centred on its root joint")
+        self.camera_button = self._tool("Camera", "Camera space: where people are, in mm")
+        for b in (self.root_button, self.camera_button):
+            b.setCheckable(True)
+            b.setObjectName("SegmentButton")
+        self.root_button.setChecked(True)
+        group = QButtonGroup(self)
+        group.setExclusive(True)
+        group.addButton(self.root_button)
+        group.addButton(self.camera_button)
+        self.root_button.toggled.connect(lambda on: self.set_space(ROOT_RELATIVE if on else CAMERA))
+        hl.addWidget(self.root_button)
+        hl.addWidget(self.camera_button)
+        hl.addSpacing(8)
+        fit = self._tool("Fit", "Frame the skeleton (F)")
+        fit.clicked.connect(self.fit)
+        reset = self._tool("Reset", "Reset the camera")
+        reset.clicked.connect(self.reset_view)
+        hl.addWidget(fit)
+        hl.addWidget(reset)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(header)
+        layout.addWidget(self.gl, 1)
+
+        def dot(side: str) -> str:
+            r, g, b = colors.SIDE_RGB[side]
+            return f"<span style='color:rgb({r},{g},{b})'>●</span>"
+
+        self.legend = QLabel(
+            f"{dot('left')} left&nbsp;&nbsp;{dot('right')} right&nbsp;&nbsp;{dot('centre')} centre",
+            self.gl,
+        )
+        self.gl.setToolTip("Drag: rotate · wheel: zoom · Ctrl+drag or middle drag: pan")
+        self.legend.setObjectName("Legend")
+        self.legend.move(10, 8)
+        self.legend.adjustSize()
+        self.reset_view()
+
+    @staticmethod
+    def _tool(text: str, tip: str) -> QToolButton:
+        b = QToolButton()
+        b.setText(text)
+        b.setToolTip(tip)
+        b.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        return b
+
+    # ------------------------------------------------------------------ public API
+
+    def set_joint_set(self, joint_set: JointSet | None) -> None:
+        self.joint_set = joint_set
+        self._needs_fit = True
+
+    def set_space(self, space: str) -> None:
+        """ROOT_RELATIVE or CAMERA; refits the view."""
+        if space not in (ROOT_RELATIVE, CAMERA):
+            raise ValueError(f"unknown space {space!r}")
+        if space == self.space:
+            return
+        self.space = space
+        with_signals = self.root_button.blockSignals(True)
+        self.root_button.setChecked(space == ROOT_RELATIVE)
+        self.camera_button.setChecked(space == CAMERA)
+        self.root_button.blockSignals(with_signals)
+        self._needs_fit = True
+        self.set_poses(self.current_poses)
+        self.sigSpaceChanged.emit(space)
+
+    def request_fit(self) -> None:
+        """Fit the view on the next poses (after a model or source change)."""
+        self._needs_fit = True
+
+    def set_poses(self, poses: FramePoses | None) -> None:
+        """Update bones, joints and labels in place from `poses` (None clears)."""
+        self.current_poses = poses
+        people = poses.people if poses is not None else []
+        js = self.joint_set
+        pts: list[np.ndarray] = []
+        pcols: list[np.ndarray] = []
+        segs: list[np.ndarray] = []
+        scols: list[np.ndarray] = []
+        label_pos: list[tuple[np.ndarray, str]] = []
+        for person in people:
+            kp = np.asarray(
+                person.root_relative_mm if self.space == ROOT_RELATIVE else person.keypoints_3d_mm,
+                dtype=float,
+            )
+            if kp.ndim != 2 or kp.shape[0] == 0 or not np.all(np.isfinite(kp)):
+                continue
+            w = camera_to_world(kp)
+            n = w.shape[0]
+            pts.append(w)
+            if js is not None and js.num == n:
+                pcols.append(np.array([colors.side_rgbf(js.side(j)) for j in range(n)]))
+                for a, b in js.bones:
+                    segs.append(w[[a, b]])
+                    c = colors.side_rgbf(js.bone_side((a, b)))
+                    scols.append(np.array([c, c]))
+            else:
+                pcols.append(np.tile(colors.side_rgbf("centre"), (n, 1)))
+            top = w[np.argmax(w[:, 2])] + np.array([0.0, 0.0, 0.12])
+            label_pos.append((top, f"#{person.track_id}"))
+        if pts:
+            world = np.concatenate(pts)
+            self.joints.setData(pos=world, color=np.concatenate(pcols), size=11)
+        else:
+            world = np.zeros((0, 3))
+            self.joints.setData(pos=world)
+        if segs:
+            self.bones.setData(pos=np.concatenate(segs), color=np.concatenate(scols))
+        else:
+            self.bones.setData(pos=np.zeros((0, 3)))
+        self._world = world
+        self._person_count = len(pts)
+        self._set_labels(label_pos if len(label_pos) > 1 or self.space == CAMERA else [])
+        self.info.setText(
+            f"{len(pts)} {'person' if len(pts) == 1 else 'people'}" if poses is not None else ""
+        )
+        if self._needs_fit and len(world):
+            self.fit()
+
+    def joint_positions(self) -> np.ndarray:
+        """(N*J, 3) world positions of the joint markers now shown (for tests)."""
+        pos = self.joints.pos
+        return np.zeros((0, 3)) if pos is None else np.array(pos, copy=True)
+
+    def bone_segments(self) -> np.ndarray:
+        pos = self.bones.pos
+        return np.zeros((0, 3)) if pos is None else np.array(pos, copy=True)
+
+    def fit(self) -> None:
+        """Centre the camera on the skeleton(s), distance to see all, grid under the feet."""
+        world = self._world
+        if len(world) == 0:
+            self._needs_fit = True
+            return
+        lo, hi = world.min(axis=0), world.max(axis=0)
+        centre = (lo + hi) / 2.0
+        extent = float(max(np.max(hi - lo), 0.5))
+        self.gl.setCameraPosition(pos=QVector3D(*centre.astype(float)), distance=extent * 1.6)
+        floor = (float(centre[0]), float(centre[1]), float(lo[2]) - 0.02)
+        for item in (self.grid, self.axes):
+            item.resetTransform()
+            item.translate(*floor)
+        size = max(4.0, np.ceil(extent * 3))
+        self.grid.setSize(size, size)
+        self._needs_fit = False
+
+    def reset_view(self) -> None:
+        """The default camera: a little above and to the side, looking at the centre."""
+        centre = QVector3D(0, 0, 0)
+        if len(self._world):
+            lo, hi = self._world.min(axis=0), self._world.max(axis=0)
+            centre = QVector3D(*((lo + hi) / 2.0).astype(float))
+        self.gl.setCameraPosition(pos=centre, **_DEFAULT_VIEW)
+
+    def grab_image(self):
+        """The rendered GL scene as a QImage."""
+        return self.gl.grabFramebuffer()
+
+    # ------------------------------------------------------------------ internals
+
+    def _set_labels(self, labels: list[tuple[np.ndarray, str]]) -> None:
+        while len(self._labels) < len(labels):
+            font = QFont()
+            font.setPointSize(10)
+            font.setBold(True)
+            item = gl.GLTextItem(color=QColor(*colors.BOX_RGB), font=font)
+            self.gl.addItem(item)
+            self._labels.append(item)
+        for i, item in enumerate(self._labels):
+            if i < len(labels):
+                pos, text = labels[i]
+                item.setData(pos=pos, text=text)
+                item.setVisible(True)
+            else:
+                item.setVisible(False)

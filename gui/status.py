@@ -1,0 +1,127 @@
+"""Status strip: FPS, per-stage milliseconds, device, dropped frames, and a latency plot."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QWidget
+
+from gui import colors
+
+STAGES: tuple[str, ...] = ("detect", "crop", "model", "decode", "smooth", "total")
+HISTORY = 240
+
+
+class StatusPanel(QWidget):
+    """Shows how fast the pipeline runs; `add_timings` after each computed frame."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("StatusPanel")
+        self._stamps: deque[float] = deque(maxlen=60)
+        self._total: deque[float] = deque(maxlen=HISTORY)
+        self._model: deque[float] = deque(maxlen=HISTORY)
+        self.fps = 0.0
+        self.dropped_total = 0
+
+        self.fps_label = QLabel("— fps")
+        self.fps_label.setObjectName("FpsLabel")
+        self.fps_label.setMinimumWidth(80)
+        self.stage_labels: dict[str, QLabel] = {}
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(10, 2, 10, 2)
+        lay.setSpacing(14)
+        lay.addWidget(self.fps_label)
+        for stage in STAGES:
+            lab = QLabel(f"{stage} —")
+            lab.setObjectName("StageLabel")
+            lab.setToolTip(f"{stage} stage, milliseconds per frame")
+            self.stage_labels[stage] = lab
+            lay.addWidget(lab)
+        self.dropped_label = QLabel("")
+        self.dropped_label.setObjectName("StageLabel")
+        self.dropped_label.setToolTip("Frames skipped because the model could not keep up")
+        lay.addWidget(self.dropped_label)
+        lay.addStretch(1)
+        self.activity_label = QLabel("")
+        self.activity_label.setObjectName("ActivityLabel")
+        lay.addWidget(self.activity_label)
+        self.device_label = QLabel("no model")
+        self.device_label.setObjectName("DeviceBadge")
+        self.device_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.device_label.setFixedHeight(22)
+        lay.addWidget(self.device_label)
+
+        self.plot = pg.PlotWidget(background=colors.PANEL)
+        self.plot.setObjectName("LatencyPlot")
+        self.plot.setFixedSize(220, 30)
+        self.plot.setMenuEnabled(False)
+        self.plot.setMouseEnabled(False, False)
+        self.plot.hideButtons()
+        pi = self.plot.getPlotItem()
+        pi.hideAxis("bottom")
+        pi.hideAxis("left")
+        pi.setContentsMargins(0, 1, 0, 1)
+        pi.getViewBox().setDefaultPadding(0.05)
+        self.total_curve = pi.plot(pen=pg.mkPen(colors.ACCENT, width=1.5))
+        self.model_curve = pi.plot(pen=pg.mkPen(colors.SUCCESS, width=1))
+        self.plot.setToolTip("Latency per frame (blue: total, green: model)")
+        self.latency_label = QLabel("")
+        self.latency_label.setObjectName("StageLabel")
+        self.latency_label.setMinimumWidth(70)
+        lay.addWidget(self.latency_label)
+        lay.addWidget(self.plot)
+
+    def set_activity(self, text: str) -> None:
+        """What the workers are busy with ('' when idle)."""
+        self.activity_label.setText(text)
+
+    def set_device(self, device: str | None, fp16: bool = False) -> None:
+        if not device:
+            self.device_label.setText("no model")
+            return
+        self.device_label.setText(f"{device}{' · fp16' if fp16 else ''}")
+
+    def add_timings(self, timings_ms: dict[str, float] | None, latency_ms: float, dropped: int = 0):
+        """Record one computed frame: its stage timings and the request-to-result latency."""
+        now = time.perf_counter()
+        self._stamps.append(now)
+        timings = timings_ms or {}
+        if len(self._stamps) >= 2 and self._stamps[-1] > self._stamps[0]:
+            self.fps = (len(self._stamps) - 1) / (self._stamps[-1] - self._stamps[0])
+            self.fps_label.setText(f"{self.fps:5.1f} fps")
+        elif timings.get("total", latency_ms) > 0:  # one frame so far: what the pipeline allows
+            self.fps = 1000.0 / float(timings.get("total", latency_ms))
+            self.fps_label.setText(f"≤{self.fps:4.1f} fps")
+        for stage, lab in self.stage_labels.items():
+            v = timings.get(stage)
+            lab.setText(f"{stage} {v:.1f} ms" if v is not None else f"{stage} —")
+            lab.setVisible(v is not None or stage in ("model", "total"))
+        self._total.append(float(timings.get("total", latency_ms)))
+        self._model.append(float(timings.get("model", np.nan)))
+        self.dropped_total += int(dropped)
+        self.dropped_label.setText(f"dropped {self.dropped_total}" if self.dropped_total else "")
+        total = np.asarray(self._total, dtype=float)
+        self.total_curve.setData(total)
+        self.latency_label.setText(f"max {np.nanmax(total):.0f} ms" if len(total) else "")
+        model = np.asarray(self._model, dtype=float)
+        if np.isfinite(model).any():
+            self.model_curve.setData(np.nan_to_num(model))
+
+    def reset(self) -> None:
+        self._stamps.clear()
+        self._total.clear()
+        self._model.clear()
+        self.dropped_total = 0
+        self.fps = 0.0
+        self.fps_label.setText("— fps")
+        self.dropped_label.setText("")
+        for stage, lab in self.stage_labels.items():
+            lab.setText(f"{stage} —")
+        self.total_curve.setData([])
+        self.latency_label.setText("")
+        self.model_curve.setData([])

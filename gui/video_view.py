@@ -1,0 +1,352 @@
+"""The frame and its 2D overlay: bones coloured by side, joints, box, person id, joint labels.
+
+pyqtgraph `ImageItem` with row-major axis order and fixed levels (no auto levels), updated by
+`setImage`; overlay items are created once and updated with `setData` (after pyqtgraph's
+VideoSpeedTest). A box for the person can be drawn with Shift+drag, or edited as a `RectROI`.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QFont, QPen
+from PySide6.QtWidgets import QGraphicsRectItem, QLabel, QVBoxLayout, QWidget
+
+from core.types import Frame, FramePoses
+from core.variants import JointSet
+from gui import colors
+
+Box = tuple[float, float, float, float]
+
+_SIDES = ("left", "right", "centre")
+
+
+def bgr_to_rgb(image: np.ndarray) -> np.ndarray:
+    """(H, W, 3) BGR uint8 -> contiguous RGB uint8 (greyscale is expanded)."""
+    if image.ndim == 2:
+        return np.ascontiguousarray(np.repeat(image[:, :, None], 3, axis=2))
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+class _FrameViewBox(pg.ViewBox):
+    """A ViewBox where Shift+left-drag draws a box (when allowed) instead of panning."""
+
+    sigBoxDrawn = Signal(object)  # (x, y, w, h) in image pixels
+
+    def __init__(self) -> None:
+        super().__init__(invertY=True, lockAspect=True, enableMenu=False)
+        self.draw_enabled = False
+        self._rubber = QGraphicsRectItem()
+        pen = QPen(QColor(*colors.BOX_RGB))
+        pen.setCosmetic(True)
+        pen.setWidth(2)
+        pen.setStyle(Qt.PenStyle.DashLine)
+        self._rubber.setPen(pen)
+        self._rubber.setZValue(1000)
+        self._rubber.hide()
+        self.addItem(self._rubber, ignoreBounds=True)
+
+    def mouseDragEvent(self, ev, axis=None) -> None:
+        shift = bool(ev.modifiers() & Qt.KeyboardModifier.ShiftModifier)
+        if not (self.draw_enabled and shift and ev.button() == Qt.MouseButton.LeftButton):
+            super().mouseDragEvent(ev, axis)
+            return
+        ev.accept()
+        p0 = self.mapSceneToView(ev.buttonDownScenePos())
+        p1 = self.mapSceneToView(ev.scenePos())
+        rect = QRectF(p0, p1).normalized()
+        if ev.isFinish():
+            self._rubber.hide()
+            if rect.width() >= 4 and rect.height() >= 4:
+                self.sigBoxDrawn.emit((rect.x(), rect.y(), rect.width(), rect.height()))
+        else:
+            self._rubber.setRect(rect)
+            self._rubber.show()
+
+
+class VideoView(QWidget):
+    """Shows one `Frame` and the `FramePoses` computed on exactly that frame."""
+
+    sigBoxChanged = Signal(object)  # (x, y, w, h) or None
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("VideoView")
+        self.setAcceptDrops(False)  # drops go to the main window
+        self.joint_set: JointSet | None = None
+        self.current_frame: Frame | None = None
+        self.current_poses: FramePoses | None = None
+        self.image_rgb: np.ndarray | None = None
+        self._show_labels = False
+        self._show_boxes = True
+        self._image_shape: tuple[int, int] | None = None
+
+        self.graphics = pg.GraphicsView(background=colors.VIEW_BACKGROUND)
+        self.graphics.setAcceptDrops(False)
+        self.viewbox = _FrameViewBox()
+        self.graphics.setCentralItem(self.viewbox)
+        self.image_item = pg.ImageItem(axisOrder="row-major")
+        self.viewbox.addItem(self.image_item)
+
+        self._bones = {
+            side: pg.PlotCurveItem(pen=self._pen(colors.SIDE_RGB[side], 3), connect="pairs")
+            for side in _SIDES
+        }
+        for item in self._bones.values():
+            item.setZValue(10)
+            self.viewbox.addItem(item, ignoreBounds=True)
+        self._joints = pg.ScatterPlotItem(size=8, pxMode=True, pen=pg.mkPen("#0b0e15", width=1))
+        self._joints.setZValue(11)
+        self.viewbox.addItem(self._joints, ignoreBounds=True)
+        self._boxes = pg.PlotCurveItem(pen=self._pen(colors.BOX_RGB, 2), connect="pairs")
+        self._boxes.setZValue(9)
+        self.viewbox.addItem(self._boxes, ignoreBounds=True)
+        self._id_items: list[pg.TextItem] = []
+        self._label_items: list[pg.TextItem] = []
+
+        self.roi: pg.RectROI | None = None
+        self.viewbox.sigBoxDrawn.connect(self.set_box)
+
+        self.hint = QLabel(self.graphics)
+        self.hint.setObjectName("DropHint")
+        self.hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.hint.setWordWrap(True)
+        self.hint.setText(
+            "<div style='font-size:20pt; font-weight:600'>Drop a checkpoint here</div>"
+            "<div style='margin-top:10px'>ConvNeXtPose XS / S / M / L or 3DMPPE PoseNet + "
+            "RootNet (.pth, .tar, .safetensors)</div>"
+            "<div style='margin-top:6px'>then a video, an image, a folder, "
+            "or pick a camera from the File menu</div>"
+        )
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.graphics)
+
+    # ------------------------------------------------------------------ public API
+
+    def set_joint_set(self, joint_set: JointSet | None) -> None:
+        self.joint_set = joint_set
+        self._update_overlay()
+
+    def set_hint(self, text: str | None) -> None:
+        """Show `text` centered over the view (rich text), or hide the hint with None."""
+        if text is None:
+            self.hint.hide()
+        else:
+            self.hint.setText(text)
+            self.hint.show()
+            self._place_hint()
+
+    def hint_visible(self) -> bool:
+        return self.hint.isVisible()
+
+    def set_frame(self, frame: Frame, poses: FramePoses | None) -> None:
+        """Show `frame` and the poses estimated on it (None: no model, or it failed)."""
+        self.current_frame = frame
+        self.current_poses = poses
+        rgb = bgr_to_rgb(frame.image)
+        self.image_rgb = rgb
+        self.image_item.setImage(rgb, autoLevels=False, levels=(0, 255))
+        shape = (rgb.shape[0], rgb.shape[1])
+        if shape != self._image_shape:
+            self._image_shape = shape
+            # generous limits: the whole frame must fit whatever the view's aspect ratio
+            margin = 3.0 * max(shape)
+            self.viewbox.setLimits(
+                xMin=-margin, xMax=shape[1] + margin, yMin=-margin, yMax=shape[0] + margin
+            )
+            self.fit()
+        if self.hint.isVisible():
+            self.hint.hide()
+        self._update_overlay()
+
+    def set_poses(self, poses: FramePoses | None) -> None:
+        """Replace the overlay only (same frame)."""
+        self.current_poses = poses
+        self._update_overlay()
+
+    def clear(self) -> None:
+        self.current_frame = None
+        self.current_poses = None
+        self.image_rgb = None
+        self._image_shape = None
+        self.image_item.clear()
+        self._update_overlay()
+
+    def fit(self) -> None:
+        if self._image_shape is not None:
+            h, w = self._image_shape
+            self.viewbox.setRange(QRectF(0, 0, w, h), padding=0.01)
+
+    def set_show_labels(self, show: bool) -> None:
+        self._show_labels = bool(show)
+        self._update_overlay()
+
+    def set_show_boxes(self, show: bool) -> None:
+        self._show_boxes = bool(show)
+        self._update_overlay()
+
+    def set_box_drawing(self, enabled: bool) -> None:
+        """Allow Shift+drag box drawing and show the editable box (None until drawn)."""
+        self.viewbox.draw_enabled = bool(enabled)
+        if self.roi is not None:
+            self.roi.setVisible(enabled)
+
+    def set_box(self, box: Box | None) -> None:
+        """Place the editable person box (image pixels) and announce it."""
+        if box is None:
+            if self.roi is not None:
+                self.viewbox.removeItem(self.roi)
+                self.roi = None
+            self.sigBoxChanged.emit(None)
+            return
+        x, y, w, h = (float(v) for v in box)
+        if self.roi is None:
+            self.roi = pg.RectROI([x, y], [w, h], pen=self._pen(colors.BOX_RGB, 2), removable=False)
+            self.roi.addScaleHandle([0, 0], [1, 1])
+            self.roi.setZValue(20)
+            self.roi.sigRegionChangeFinished.connect(self._roi_changed)
+            self.viewbox.addItem(self.roi, ignoreBounds=True)
+        else:
+            self.roi.setPos([x, y], update=False, finish=False)
+            self.roi.setSize([w, h], update=True, finish=False)
+        self.roi.setVisible(self.viewbox.draw_enabled)
+        self.sigBoxChanged.emit((x, y, w, h))
+
+    def box(self) -> Box | None:
+        if self.roi is None:
+            return None
+        pos, size = self.roi.pos(), self.roi.size()
+        return (float(pos.x()), float(pos.y()), float(size.x()), float(size.y()))
+
+    def default_box(self) -> Box | None:
+        """A box over the middle of the frame, to start from."""
+        if self._image_shape is None:
+            return None
+        h, w = self._image_shape
+        return (w * 0.25, h * 0.1, w * 0.5, h * 0.8)
+
+    def grab_image(self):
+        """The view as it is on screen (QPixmap)."""
+        return self.graphics.grab()
+
+    def overlay_points(self) -> np.ndarray:
+        """(N*J, 2) joint positions currently drawn (for tests)."""
+        data = self._joints.getData()
+        if data[0] is None:
+            return np.zeros((0, 2))
+        return np.stack([np.asarray(data[0]), np.asarray(data[1])], axis=1)
+
+    # ------------------------------------------------------------------ internals
+
+    @staticmethod
+    def _pen(rgb: tuple[int, int, int], width: float) -> QPen:
+        pen = pg.mkPen(QColor(*rgb), width=width)
+        pen.setCosmetic(True)
+        pen.setCapStyle(Qt.PenCapStyle.RoundCap)
+        return pen
+
+    def _roi_changed(self) -> None:
+        self.sigBoxChanged.emit(self.box())
+
+    def _update_overlay(self) -> None:
+        poses, js = self.current_poses, self.joint_set
+        people = poses.people if poses is not None and self.current_frame is not None else []
+        segs: dict[str, list[np.ndarray]] = {s: [] for s in _SIDES}
+        pts: list[np.ndarray] = []
+        brushes: list[QColor] = []
+        box_segs: list[np.ndarray] = []
+        for person in people:
+            kp = np.asarray(person.keypoints_2d, dtype=float)
+            if kp.ndim != 2 or kp.shape[0] == 0:
+                continue
+            n = kp.shape[0]
+            pts.append(kp[:, :2])
+            if js is not None and js.num == n:
+                for a, b in js.bones:
+                    segs[js.bone_side((a, b))].append(kp[[a, b], :2])
+                brushes.extend(QColor(*colors.SIDE_RGB[js.side(j)]) for j in range(n))
+            else:
+                brushes.extend(QColor(*colors.SIDE_RGB["centre"]) for _ in range(n))
+            x, y, w, h = (float(v) for v in person.bbox)
+            corners = np.array([[x, y], [x + w, y], [x + w, y + h], [x, y + h]])
+            box_segs.append(corners[[0, 1, 1, 2, 2, 3, 3, 0]])
+        for side in _SIDES:
+            if segs[side]:
+                arr = np.concatenate(segs[side])
+                self._bones[side].setData(arr[:, 0], arr[:, 1])
+            else:
+                self._bones[side].setData([], [])
+        if pts:
+            allp = np.concatenate(pts)
+            self._joints.setData(pos=allp, brush=brushes)
+        else:
+            self._joints.setData([], [])
+        if box_segs and self._show_boxes:
+            arr = np.concatenate(box_segs)
+            self._boxes.setData(arr[:, 0], arr[:, 1])
+        else:
+            self._boxes.setData([], [])
+        self._update_ids(people)
+        self._update_labels(people)
+
+    def _update_ids(self, people: list) -> None:
+        shown = people if self._show_boxes else []
+        while len(self._id_items) < len(shown):
+            item = pg.TextItem(color=(11, 14, 21), fill=pg.mkBrush(*colors.BOX_RGB), anchor=(0, 1))
+            font = QFont()
+            font.setBold(True)
+            font.setPointSize(10)
+            item.setFont(font)
+            item.setZValue(12)
+            self.viewbox.addItem(item, ignoreBounds=True)
+            self._id_items.append(item)
+        for i, item in enumerate(self._id_items):
+            if i < len(shown):
+                p = shown[i]
+                item.setText(f" #{p.track_id}  {p.score:.2f} ")
+                item.setPos(QPointF(float(p.bbox[0]), float(p.bbox[1])))
+                item.show()
+            else:
+                item.hide()
+
+    def _update_labels(self, people: list) -> None:
+        js = self.joint_set
+        wanted: list[tuple[str, float, float]] = []
+        if self._show_labels and js is not None:
+            for p in people:
+                kp = np.asarray(p.keypoints_2d, dtype=float)
+                if kp.shape[0] != js.num:
+                    continue
+                wanted.extend((js.joints[j], kp[j, 0], kp[j, 1]) for j in range(js.num))
+        while len(self._label_items) < len(wanted):
+            item = pg.TextItem(color=colors.LABEL_RGB, anchor=(-0.1, 0.5))
+            font = QFont()
+            font.setPointSize(8)
+            item.setFont(font)
+            item.setZValue(13)
+            self.viewbox.addItem(item, ignoreBounds=True)
+            self._label_items.append(item)
+        for i, item in enumerate(self._label_items):
+            if i < len(wanted):
+                name, x, y = wanted[i]
+                item.setText(name)
+                item.setPos(QPointF(x, y))
+                item.show()
+            else:
+                item.hide()
+
+    def _place_hint(self) -> None:
+        r = self.graphics.rect()
+        w = min(r.width() - 40, 640)
+        h = min(r.height() - 40, 200)
+        self.hint.setGeometry(
+            int(r.x() + (r.width() - w) / 2), int(r.y() + (r.height() - h) / 2), int(w), int(h)
+        )
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._place_hint()

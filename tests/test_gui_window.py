@@ -1,0 +1,147 @@
+"""The window: opens empty with a hint, fills the panel from a dropped checkpoint, survives
+bad files, asks before trusting a pickle, and routes drops through `open_paths`."""
+
+# ruff: noqa: F811 - pytest fixtures imported from test_gui_support are parameters here
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtGui import QDropEvent
+from test_gui_support import (  # noqa: F401 (fixtures)
+    banner_texts,
+    ckpt_files,
+    isolated_settings,
+    no_thread_leak,
+    qsettings,
+    wait_model,
+    window,
+)
+
+pytestmark = pytest.mark.gui
+
+
+def test_window_opens_empty_with_a_drop_hint(window) -> None:
+    assert window.isVisible()
+    assert (window.width(), window.height()) == (1400, 900)
+    assert window.video_view.hint_visible()
+    assert "Drop a checkpoint" in window.video_view.hint.text()
+    assert window.arch_panel.variant() is None
+    assert not window.banner.isVisible()
+    assert window.model is None
+
+
+def test_dropped_checkpoint_fills_the_panel(qtbot, window, ckpt_files) -> None:
+    wait_model(qtbot, window, [ckpt_files["xs"]])
+    panel = window.arch_panel
+    assert panel.variant() == "XS"
+    assert panel.family() == "convnextpose"
+    assert panel.badge is not None and panel.badge.text() == "XS"
+    assert panel.title_label.text() == "ConvNeXtPose-XS"
+    assert panel.fields["joints"].text().startswith("18")
+    assert panel.fields["depth_dim"].text() == "32"
+    assert panel.fields["output_size"].text() == "32 × 32"
+    assert panel.fields["params"].text() == "3.53 M"
+    assert panel.fields["format"].text() == "torch-zip"
+    assert panel.fields["wrapper"].text() == "network"
+    assert len(panel.upsample_boxes) == 3
+    assert [b.isChecked() for b in panel.upsample_boxes] == [True, True, False]
+    assert window.status.device_label.text().startswith("cpu")
+    assert window.model is not None and window.model.ident.variant == "XS"
+    # the model is ready for a source: the hint now asks for one
+    assert "video" in window.video_view.hint.text()
+    # recent files went to this test's own settings file
+    assert str(Path(ckpt_files["xs"]).resolve()) in window.recent_files()
+
+
+def test_name_that_lies_is_a_warning(qtbot, window, ckpt_files) -> None:
+    wait_model(qtbot, window, [ckpt_files["xs_named_l"]])
+    assert window.arch_panel.variant() == "XS"
+    warnings = [lab.text() for lab in window.arch_panel.warning_labels]
+    assert any("named L, tensors say XS" in w for w in warnings)
+    assert any("named L, tensors say XS" in t for t in banner_texts(window, "warning"))
+
+
+def test_bad_files_leave_the_app_usable(qtbot, window, ckpt_files, tmp_path) -> None:
+    wait_model(qtbot, window, [ckpt_files["xs"]])
+    model = window.model
+    problems: list[str] = []
+    window.sigProblem.connect(lambda level, text: problems.append(text))
+    missing = tmp_path / "nowhere.pth"
+    window.open_paths([ckpt_files["text"], ckpt_files["classifier"], missing])
+    qtbot.waitUntil(lambda: len(problems) >= 3, timeout=20000)
+    errors = banner_texts(window, "error")
+    assert any("notes.pth" in e for e in errors)
+    assert any("resnet_classifier.pth" in e and "classifier" in e for e in errors)
+    assert any("nowhere.pth" in e for e in errors)
+    assert window.banner.isVisible()
+    # the previous model is kept, and shown
+    assert window.model is model
+    assert window.arch_panel.variant() == "XS"
+    # and the app still works: another checkpoint loads
+    wait_model(qtbot, window, [ckpt_files["xs_named_l"]])
+    assert window.model is not model
+
+
+def test_untrusted_pickle_asks_first_and_names_its_imports(
+    qtbot, window, tmp_path, ckpt_files
+) -> None:
+    from tests.factory import write_malicious_pickle
+
+    marker = tmp_path / "pwned"
+    evil = write_malicious_pickle(tmp_path / "evil.pth", marker)
+    problems: list[tuple[str, str]] = []
+    window.sigProblem.connect(lambda level, text: problems.append((level, text)))
+    window.open_paths([evil])
+    qtbot.waitUntil(lambda: bool(problems), timeout=20000)
+    level, text = problems[-1]
+    assert level == "warning"
+    assert "evil.pth" in text and "system" in text
+    rows = [m for m in window.banner._messages if m.text == text]
+    assert rows and [b.text() for b in rows[0].buttons] == ["Trust and open"]
+    assert not marker.exists()  # nothing ran
+    assert window.model is None
+
+
+def test_drop_event_only_turns_urls_into_paths(qtbot, window, tmp_path, monkeypatch) -> None:
+    seen: list[list[str]] = []
+    monkeypatch.setattr(window, "open_paths", lambda paths: seen.append(list(paths)))
+    a, b = tmp_path / "a.pth", tmp_path / "clip.mp4"
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(a)), QUrl.fromLocalFile(str(b))])
+    event = QDropEvent(
+        QPointF(200, 200),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    window.dropEvent(event)
+    assert seen == [[str(a), str(b)]]
+
+
+def test_upsampling_override_rebuilds_with_larger_heatmaps(qtbot, window, ckpt_files) -> None:
+    wait_model(qtbot, window, [ckpt_files["xs"]])
+    with qtbot.waitSignal(window.sigModelReady, timeout=30000):
+        window.arch_panel.upsample_boxes[2].setChecked(True)
+    assert window.model.ident.arch.upsample == (True, True, True)
+    assert window.arch_panel.fields["output_size"].text() == "64 × 64"
+    assert "upsampling overridden" in " ".join(
+        lab.text() for lab in window.arch_panel.findChildren(type(window.arch_panel.badge))
+    )
+
+
+def test_rootnet_dropped_beside_a_pose_checkpoint_gives_root_depth(
+    qtbot, window, ckpt_files, tmp_path
+) -> None:
+    from tests.factory import make_rootnet_sd, save_torch_zip
+
+    rootnet = save_torch_zip({"network": make_rootnet_sd(50)}, tmp_path / "rootnet_r50.pth")
+    wait_model(qtbot, window, [ckpt_files["xs"], rootnet], timeout=60000)
+    assert window.model.rootnet is not None
+    assert window.model.estimator.rootnet is not None
+    assert window.arch_panel.variant() == "XS"  # the pose network fills the panel
+    assert "RootNet (ResNet-50)" in window.arch_panel.fields["rootnet"].text()
+    assert any("RootNet" in t for t in banner_texts(window, "success"))
