@@ -17,7 +17,18 @@ from core.cli import build_parser
 def cmd_gui(args: argparse.Namespace) -> int:
     from gui.app import run_gui
 
-    return run_gui(args.checkpoint, args.media, frame=args.frame, screenshot=args.screenshot)
+    box = None
+    if args.box:
+        try:
+            box = tuple(float(v) for v in args.box.split(","))
+        except ValueError:
+            box = ()
+        if len(box) != 4:
+            print(f"error: --box takes x,y,w,h, got '{args.box}'", file=sys.stderr)
+            return 2
+    return run_gui(
+        args.checkpoint, args.media, frame=args.frame, screenshot=args.screenshot, box=box
+    )
 
 
 def parser() -> argparse.ArgumentParser:
@@ -27,6 +38,7 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("checkpoint", nargs="?", help="a pose checkpoint to load")
     g.add_argument("media", nargs="?", help="a video, image, folder or camera:N")
     g.add_argument("--frame", type=int, help="frame to show first")
+    g.add_argument("--box", help="person box x,y,w,h to estimate in (default: detect people)")
     g.add_argument("--screenshot", help="render, save a PNG of the whole window and exit")
     g.set_defaults(func=cmd_gui)
     return p

@@ -92,11 +92,13 @@ def run_gui(
     media: str | os.PathLike[str] | None = None,
     frame: int | None = None,
     screenshot: str | os.PathLike[str] | None = None,
+    box: tuple[float, float, float, float] | None = None,
     timeout_s: float = 180.0,
     settings: QSettings | None = None,
 ) -> int:
     """Run the desktop app; returns the exit code.
 
+    `box` (x, y, w, h) estimates in that person box instead of detecting people.
     With `screenshot`: open `checkpoint` and `media`, show frame `frame` (default 0) with its
     pose, save a PNG of the whole window, close, and return 0, or 1 when anything failed.
     Without it: open what was given (or nothing: the window shows a drop hint) and run until
@@ -106,6 +108,8 @@ def run_gui(
     window = make_window(settings)
     window.show()
     paths = [str(p) for p in (checkpoint, media) if p is not None]
+    if box is not None:
+        window.use_person_box(box)
     if frame is not None:
         window.seek_when_open(int(frame))
     if screenshot is None:

@@ -609,6 +609,11 @@ class MainWindow(QMainWindow):
         if self.settings_panel.settings().use_box:
             self._rebuild_runner()
 
+    def use_person_box(self, box: Sequence[float]) -> None:
+        """Estimate in this box (image pixels, x, y, w, h) instead of detecting people."""
+        self.video_view.set_box(tuple(float(v) for v in box))
+        self.settings_panel.box_radio.setChecked(True)
+
     def _reset_box(self) -> None:
         box = self.video_view.default_box()
         if box is not None:

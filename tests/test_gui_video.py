@@ -169,3 +169,18 @@ def test_drawn_box_replaces_the_detector(qtbot, loaded) -> None:
     people = window._shown.poses.people
     assert len(people) == 1
     assert np.allclose(people[0].bbox, box, atol=1.0)
+
+
+def test_a_given_person_box_replaces_detection(qtbot, window, ckpt_files) -> None:
+    box = (240.0, 320.0, 320.0, 860.0)  # the athlete; what `posescope gui --box` passes
+    window.use_person_box(box)
+    assert window.settings_panel.settings().use_box
+    wait_model(qtbot, window, [ckpt_files["xs"], VIDEO])
+    wait_shown(qtbot, window, 0)
+    qtbot.waitUntil(
+        lambda: window._shown.poses is not None
+        and [p.bbox for p in window._shown.poses.people] == [box],
+        timeout=20000,
+    )
+    (person,) = window._shown.poses.people
+    assert person.track_id == 1
