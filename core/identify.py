@@ -554,22 +554,30 @@ def _deconv_layers(s: Shapes, prefix: str) -> list[HeadLayer]:
     return layers
 
 
-def _identify_posenet(s: Shapes) -> Identification:
+def _resnet_arch(
+    family: str, s: Shapes, head_prefix: str, joints: int, bins: int
+) -> tuple[Architecture, list[str]]:
+    """A 3DMPPE network: torchvision ResNet backbone + transposed-conv head."""
     depth, counts, evidence = _resnet(s)
-    layers = _deconv_layers(s, "head.deconv_layers.")
-    final = _shape(s, "head.final_layer.weight")
-    joints, bins, notes = factorize_output(final[0], prefer_depth=64)
     arch = Architecture(
-        family="posenet",
+        family=family,
         backbone_type="resnet",
         depths=counts,
         dims=(256, 512, 1024, 2048),
         head_style="deconv",
-        head_layers=tuple(layers),
+        head_layers=tuple(_deconv_layers(s, head_prefix)),
         joint_num=joints,
         depth_dim=bins,
         resnet_depth=depth,
     )
+    return arch, evidence
+
+
+def _identify_posenet(s: Shapes) -> Identification:
+    final = _shape(s, "head.final_layer.weight")
+    joints, bins, notes = factorize_output(final[0], prefer_depth=64)
+    arch, evidence = _resnet_arch("posenet", s, "head.deconv_layers.", joints, bins)
+    layers = arch.head_layers
     evidence.append(
         f"3DMPPE head: {len(layers)} transposed convs 4x4/2 "
         f"({'-'.join(str(h.out_channels) for h in layers)} channels), each upsampling x2"
@@ -583,20 +591,8 @@ def _identify_posenet(s: Shapes) -> Identification:
 
 
 def _identify_rootnet(s: Shapes) -> Identification:
-    depth, counts, evidence = _resnet(s)
-    layers = _deconv_layers(s, "root.deconv_layers.")
     _shape(s, "root.depth_layer.weight")
-    arch = Architecture(
-        family="rootnet",
-        backbone_type="resnet",
-        depths=counts,
-        dims=(256, 512, 1024, 2048),
-        head_style="deconv",
-        head_layers=tuple(layers),
-        joint_num=1,
-        depth_dim=1,
-        resnet_depth=depth,
-    )
+    arch, evidence = _resnet_arch("rootnet", s, "root.deconv_layers.", 1, 1)
     evidence.append(
         "3DMPPE RootNet: root.xy_layer (root x, y heatmap) and root.depth_layer "
         "(gamma for absolute root depth)"

@@ -178,8 +178,10 @@ def test_a_given_person_box_replaces_detection(qtbot, window, ckpt_files) -> Non
     wait_model(qtbot, window, [ckpt_files["xs"], VIDEO])
     wait_shown(qtbot, window, 0)
     qtbot.waitUntil(
-        lambda: window._shown.poses is not None
-        and [p.bbox for p in window._shown.poses.people] == [box],
+        lambda: (
+            window._shown.poses is not None
+            and [p.bbox for p in window._shown.poses.people] == [box]
+        ),
         timeout=20000,
     )
     (person,) = window._shown.poses.people
