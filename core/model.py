@@ -176,16 +176,29 @@ class RootHead(nn.Module):
 # ----------------------------------------------------------------------------- networks
 
 
-def soft_argmax(heatmaps: torch.Tensor, joint_num: int, depth_dim: int) -> torch.Tensor:
-    """(N, J*D, H, W) logits -> (N, J, 3) expected (x, y, z) in heatmap units (fp32)."""
+def soft_argmax_peak(
+    heatmaps: torch.Tensor, joint_num: int, depth_dim: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(N, J*D, H, W) logits -> (N, J, 3) expected (x, y, z) in heatmap units, and (N, J)
+    peak: the probability of each joint's most likely heatmap pixel (depth summed out).
+
+    Integral regression as published; x and y come from the 2D marginal, so the volume is
+    summed twice (2D marginal, depth marginal) instead of three times.
+    """
     n, _, h, w = heatmaps.shape
     p = F.softmax(heatmaps.float().reshape(n, joint_num, depth_dim * h * w), dim=2)
     p = p.reshape(n, joint_num, depth_dim, h, w)
     dev = heatmaps.device
-    x = (p.sum(dim=(2, 3)) * torch.arange(w, device=dev, dtype=p.dtype)).sum(-1)
-    y = (p.sum(dim=(2, 4)) * torch.arange(h, device=dev, dtype=p.dtype)).sum(-1)
+    p2d = p.sum(dim=2)  # (N, J, H, W)
+    x = (p2d.sum(dim=2) * torch.arange(w, device=dev, dtype=p.dtype)).sum(-1)
+    y = (p2d.sum(dim=3) * torch.arange(h, device=dev, dtype=p.dtype)).sum(-1)
     z = (p.sum(dim=(3, 4)) * torch.arange(depth_dim, device=dev, dtype=p.dtype)).sum(-1)
-    return torch.stack((x, y, z), dim=2)
+    return torch.stack((x, y, z), dim=2), p2d.amax(dim=(2, 3))
+
+
+def soft_argmax(heatmaps: torch.Tensor, joint_num: int, depth_dim: int) -> torch.Tensor:
+    """(N, J*D, H, W) logits -> (N, J, 3) expected (x, y, z) in heatmap units (fp32)."""
+    return soft_argmax_peak(heatmaps, joint_num, depth_dim)[0]
 
 
 class PoseNetwork(nn.Module):
@@ -556,7 +569,14 @@ class InferenceModel:
     @torch.inference_mode()
     def __call__(self, crops: torch.Tensor | np.ndarray) -> torch.Tensor:
         """(N, H, W, 3) uint8 BGR -> (N, J, 3) float32 on the model's device."""
-        return soft_argmax(self.heatmaps(crops), self.arch.joint_num, self.arch.depth_dim)
+        return self.coords_and_peaks(crops)[0]
+
+    @torch.inference_mode()
+    def coords_and_peaks(
+        self, crops: torch.Tensor | np.ndarray
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(N, J, 3) coordinates and (N, J) heatmap peak probabilities (see soft_argmax_peak)."""
+        return soft_argmax_peak(self.heatmaps(crops), self.arch.joint_num, self.arch.depth_dim)
 
     def warmup(self, batch: int = 1, iters: int = 2) -> None:
         h, w = self.arch.input_size

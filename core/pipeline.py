@@ -235,17 +235,24 @@ class Estimator:
 
     def infer(self, patches: np.ndarray) -> np.ndarray:
         """(N, H, W, 3) uint8 BGR -> (N, J, 3) heatmap coordinates, flip-averaged if asked."""
-        if not self.config.flip:
-            return self.model(patches).cpu().numpy()
-        both = np.concatenate([patches, patches[:, :, ::-1]], axis=0)
-        out = self.model(np.ascontiguousarray(both)).cpu().numpy()
-        n = len(patches)
-        plain, flipped = out[:n], out[n:]
-        flipped = flipped[:, self._flip_perm]
-        flipped[..., 0] = self.arch.output_size[1] - 1 - flipped[..., 0]
-        return (plain + flipped) / 2.0
+        return self.infer_with_peaks(patches)[0]
 
-    def decode(self, coords: np.ndarray, crops: Crops, frame: Frame) -> list[PersonPose]:
+    def infer_with_peaks(self, patches: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Coordinates (N, J, 3) and heatmap peak probabilities (N, J), flip-averaged if asked."""
+        if not self.config.flip:
+            coords, peaks = self.model.coords_and_peaks(patches)
+            return coords.cpu().numpy(), peaks.cpu().numpy()
+        both = np.concatenate([patches, patches[:, :, ::-1]], axis=0)
+        coords, peaks = self.model.coords_and_peaks(np.ascontiguousarray(both))
+        out, pk = coords.cpu().numpy(), peaks.cpu().numpy()
+        n = len(patches)
+        plain, flipped = out[:n], out[n:][:, self._flip_perm]
+        flipped[..., 0] = self.arch.output_size[1] - 1 - flipped[..., 0]
+        return (plain + flipped) / 2.0, (pk[:n] + pk[n:][:, self._flip_perm]) / 2.0
+
+    def decode(
+        self, coords: np.ndarray, crops: Crops, frame: Frame, peaks: np.ndarray | None = None
+    ) -> list[PersonPose]:
         """Heatmap coordinates -> image pixels, root-relative and camera-space mm."""
         cfg = self.config
         in_h, in_w = self.arch.input_size
@@ -273,6 +280,7 @@ class Estimator:
                     keypoints_3d_mm=pixel_to_camera(uvz, cfg.focal, principal),
                     root_depth_mm=float(roots[i]),
                     root=self.joint_set.root if self.joint_set else 0,
+                    score=float(peaks[i].mean()) if peaks is not None else float("nan"),
                 )
             )
         return people
@@ -282,9 +290,12 @@ class Estimator:
         t0 = time.perf_counter()
         crops = self.crop(frame, boxes)
         t1 = time.perf_counter()
-        coords = self.infer(crops.patches) if len(crops.patches) else np.zeros((0, 0, 3))
+        people: list[PersonPose] = []
+        if len(crops.patches):
+            coords, peaks = self.infer_with_peaks(crops.patches)
         t2 = time.perf_counter()
-        people = self.decode(coords, crops, frame) if len(crops.patches) else []
+        if len(crops.patches):
+            people = self.decode(coords, crops, frame, peaks)
         t3 = time.perf_counter()
         return FramePoses(
             frame.index,

@@ -42,7 +42,9 @@ class PersonPose:
     keypoints_3d_mm: np.ndarray
     root_depth_mm: float
     root: int = 0
-    score: float = 1.0  # mean peak probability of the heatmaps, 0..1
+    # Mean over joints of the probability of the joint's most likely heatmap pixel (0..1):
+    # high when the heatmaps are sharp, near 1 / (H * W) when they are flat.
+    score: float = float("nan")
 
     @property
     def root_relative_mm(self) -> np.ndarray:

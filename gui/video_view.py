@@ -307,7 +307,8 @@ class VideoView(QWidget):
         for i, item in enumerate(self._id_items):
             if i < len(shown):
                 p = shown[i]
-                item.setText(f" #{p.track_id}  {p.score:.2f} ")
+                score = f"  {p.score:.2f}" if np.isfinite(p.score) else ""
+                item.setText(f" #{p.track_id}{score} ")
                 item.setPos(QPointF(float(p.bbox[0]), float(p.bbox[1])))
                 item.show()
             else:

@@ -12,7 +12,7 @@ import torch
 
 from core.checkpoint import open_checkpoint
 from core.identify import identify_checkpoint
-from core.model import soft_argmax
+from core.model import soft_argmax, soft_argmax_peak
 from core.pipeline import (
     Estimator,
     EstimatorConfig,
@@ -117,6 +117,8 @@ def test_parity_with_published_demo_on_a_real_frame(tmp_path, name, spelling) ->
     assert np.abs(p.depth_rel_mm + 4200.0 - want_uvz[:, 2]).max() < 0.1
     assert np.abs(p.keypoints_3d_mm - want_cam).max() < 0.5
     assert p.root_depth_mm == 4200.0
+    oh, ow = a.output_size
+    assert 1.0 / (oh * ow) < p.score <= 1.0  # random but peaked heatmaps
     # the pose lies inside the processed (square, x1.25) box, not somewhere else in the image
     pb = demo_process_bbox(BOX, frame.width, frame.height)
     assert (p.keypoints_2d >= pb[:2] - 1).all() and (p.keypoints_2d <= pb[:2] + pb[2:] + 1).all()
@@ -156,6 +158,21 @@ def test_soft_argmax_round_trip() -> None:
             logits[n, k * d : (k + 1) * d] = -dist2 / (2 * 0.6**2)
     got = soft_argmax(torch.from_numpy(logits), j, d).numpy()
     assert np.abs(got - pts).max() < 1e-2
+
+
+def test_heatmap_peak_score() -> None:
+    """Flat heatmaps score 1 / (H * W); all mass on one pixel scores 1."""
+    j, d, h, w = 3, 8, 16, 16
+    flat = torch.zeros(1, j * d, h, w)
+    coords, peak = soft_argmax_peak(flat, j, d)
+    assert torch.allclose(peak, torch.full((1, j), 1.0 / (h * w)))
+    assert torch.allclose(coords[0, :, :2], torch.tensor([(w - 1) / 2, (h - 1) / 2]))
+    sharp = torch.full((1, j * d, h, w), -1e4)
+    sharp[0, :, 5, 9] = 0.0  # every depth bin of pixel (x 9, y 5)
+    coords, peak = soft_argmax_peak(sharp, j, d)
+    assert torch.allclose(peak, torch.ones(1, j)) and torch.allclose(
+        coords[0, :, 0], torch.tensor(9.0)
+    )
 
 
 def test_decoding_inverts_the_crop(tmp_path) -> None:
@@ -237,15 +254,15 @@ def test_flip_test_is_mirror_equivariant(tmp_path) -> None:
 def test_several_people_go_through_as_one_batch(tmp_path, monkeypatch) -> None:
     est = estimator_for(tmp_path)
     seen = []
-    real = est.model.__call__
+    real = est.model
 
     class Spy:
         def __getattr__(self, k):
-            return getattr(est.model, k)
+            return getattr(real, k)
 
-        def __call__(self, x):
+        def coords_and_peaks(self, x):
             seen.append(len(x))
-            return real(x)
+            return real.coords_and_peaks(x)
 
     monkeypatch.setattr(est, "model", Spy())
     fp = est.estimate(
