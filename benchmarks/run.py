@@ -33,6 +33,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--device", default="cpu")
     p.add_argument("--fp16", action="store_true")
+    p.add_argument("--compile", action="store_true", help="torch.compile the engine's form")
     p.add_argument("--variants", default="XS,S,M,L")
     p.add_argument("--batches", default="1,2,4,8")
     p.add_argument("--iters", type=int, default=30)
@@ -47,7 +48,7 @@ def main() -> int:
             path = factory.save_torch_zip(factory.state_dict_for(name), Path(tmp) / f"{name}.pth")
             ckpt = open_checkpoint(path)
             ident = identify_checkpoint(ckpt)
-            cfg = EstimatorConfig(device=args.device, fp16=args.fp16)
+            cfg = EstimatorConfig(device=args.device, fp16=args.fp16, compile=args.compile)
             est = Estimator.from_checkpoint(ckpt, ident, cfg)
             net = build_model(ident.arch)
             load_weights(net, ckpt.state_dict)
@@ -60,10 +61,8 @@ def main() -> int:
                 row["end_to_end"] = e2e
             results["variants"][name] = row
             print_row(name, row)
-    out = Path(
-        args.out
-        or ROOT / "benchmarks" / f"results-{args.device}{'-fp16' if args.fp16 else ''}.json"
-    )
+    tags = args.device + ("-fp16" if args.fp16 else "") + ("-compiled" if args.compile else "")
+    out = Path(args.out or ROOT / "benchmarks" / f"results-{tags}.json")
     out.write_text(json.dumps(results, indent=2))
     print(f"machine: {results['machine']}\nwrote {out}")
     return 0

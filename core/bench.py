@@ -88,7 +88,14 @@ def model_only(est: Estimator, net: torch.nn.Module, iters: int, batches: list[i
     dev = est.model.device
     h, w = est.arch.input_size
     rng = np.random.default_rng(0)
-    result: dict = {"device": str(dev), "fp16": est.model.fp16, "batches": {}}
+    result: dict = {
+        "device": str(dev),
+        "fp16": est.model.fp16,
+        "form": "compiled"
+        if est.model.compiled
+        else ("prepacked" if est.model.optimized else "folded"),
+        "batches": {},
+    }
     net = net.to(dev).eval()
     best = None
     for b in batches:
@@ -166,9 +173,10 @@ def end_to_end(est: Estimator, video: str, bbox: tuple[float, ...] | None, frame
 def run_bench(args: argparse.Namespace) -> int:
     ckpt = open_checkpoint(args.checkpoint, trust=args.trust)
     ident = identify_checkpoint(ckpt)
-    est = Estimator.from_checkpoint(
-        ckpt, ident, EstimatorConfig(device=args.device, fp16=args.fp16)
-    )
+    config = EstimatorConfig(device=args.device, fp16=args.fp16, compile=args.compile)
+    est = Estimator.from_checkpoint(ckpt, ident, config)
+    if est.model.compile_error:
+        print(f"note: could not compile ({est.model.compile_error})", file=sys.stderr)
     net = build_model(ident.arch)
     load_weights(net, ckpt.state_dict)
     batches = [int(b) for b in str(args.batches).split(",") if b]

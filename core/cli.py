@@ -141,12 +141,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         flip=args.flip,
         focal=(focal[0], focal[1]),
         root_depth_mm=args.root_depth,
+        compile=args.compile,
     )
     try:
         est = Estimator.from_path(args.checkpoint, config, trust=args.trust, rootnet=args.rootnet)
     except (CheckpointError, ValueError, RuntimeError, OSError) as exc:
         print(_error_line(args.checkpoint, exc), file=sys.stderr)
         return 1
+    _report_compile(est)
     try:
         source = open_source(args.input)
     except SourceError as exc:
@@ -219,6 +221,17 @@ def cmd_bench(args: argparse.Namespace) -> int:
         return 1
 
 
+COMPILE_HELP = "torch.compile the network (faster; ~20 s to compile, needs a C++ compiler on CPU)"
+
+
+def _report_compile(est) -> None:
+    if est.model.compile_error:
+        print(
+            f"note: could not compile ({est.model.compile_error}); running uncompiled",
+            file=sys.stderr,
+        )
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="posescope",
@@ -242,6 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     r.add_argument("--fp16", action="store_true", help="half precision (GPU only)")
     r.add_argument("--flip", action="store_true", help="flip test")
+    r.add_argument("--compile", action="store_true", help=COMPILE_HELP)
     r.add_argument("--smooth", action="store_true", help="One-Euro temporal smoothing")
     r.add_argument("--smooth-min-cutoff", type=float, default=1.0)
     r.add_argument("--smooth-beta", type=float, default=0.05)
@@ -255,6 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("checkpoint")
     b.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     b.add_argument("--fp16", action="store_true")
+    b.add_argument("--compile", action="store_true", help=COMPILE_HELP)
     b.add_argument("--input", help="video for the end-to-end run")
     b.add_argument("--bbox", help="fixed box x,y,w,h for the end-to-end run (default: detect)")
     b.add_argument("--frames", type=int, default=100, help="frames for the end-to-end run")

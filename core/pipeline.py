@@ -109,6 +109,7 @@ class EstimatorConfig:
     root_depth_mm: float | None = None  # fixed root depth; else RootNet; else the box prior
     upsample: tuple[bool, ...] | None = None  # override the head's upsampling convention
     input_size: tuple[int, int] | None = None  # override the input (h, w)
+    compile: bool = False  # torch.compile (inductor): faster, ~20 s to compile on first use
 
 
 @dataclass
@@ -184,7 +185,7 @@ class Estimator:
         net = build_model(arch)
         load_weights(net, ckpt.state_dict)
         assert isinstance(net, PoseNetwork)
-        model = InferenceModel(net, config.device, config.fp16)
+        model = InferenceModel(net, config.device, config.fp16, compile=config.compile)
         return cls(model, ident, config)
 
     @classmethod

@@ -91,6 +91,7 @@ class ModelSettings:
     flip: bool = False
     focal: float = 1500.0
     upsample: tuple[bool, ...] | None = None
+    compile: bool = False
 
     def config(self) -> Any:
         from core.pipeline import EstimatorConfig
@@ -101,6 +102,7 @@ class ModelSettings:
             flip=self.flip,
             focal=(float(self.focal), float(self.focal)),
             upsample=self.upsample,
+            compile=self.compile,
         )
 
 

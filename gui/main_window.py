@@ -527,6 +527,11 @@ class MainWindow(QMainWindow):
             + (" with RootNet root depth" if model.rootnet else ""),
             "success",
         )
+        if model.estimator.model.compile_error:
+            self.show_message(
+                f"Could not compile ({model.estimator.model.compile_error}); running uncompiled",
+                "warning",
+            )
         self._update_hint()
         self.sigModelReady.emit(model.ident)
 
@@ -568,7 +573,12 @@ class MainWindow(QMainWindow):
     def _model_settings(self) -> engine.ModelSettings:
         s = self.settings_panel.settings()
         return engine.ModelSettings(
-            device=s.device, fp16=s.fp16, flip=s.flip, focal=s.focal, upsample=self._upsample
+            device=s.device,
+            fp16=s.fp16,
+            flip=s.flip,
+            focal=s.focal,
+            upsample=self._upsample,
+            compile=s.compile,
         )
 
     def _runner_settings(self) -> engine.RunnerSettings:
@@ -1015,6 +1025,7 @@ class MainWindow(QMainWindow):
         return ViewerSettings(
             device=get("device", d.device, str),
             fp16=get("fp16", d.fp16, bool),
+            compile=get("compile", d.compile, bool),
             flip=get("flip", d.flip, bool),
             focal=get("focal", d.focal, float),
             smoothing=get("smoothing", d.smoothing, bool),
@@ -1026,7 +1037,7 @@ class MainWindow(QMainWindow):
 
     def _save_viewer_settings(self) -> None:
         s = self.settings_panel.settings()
-        for key in ("device", "fp16", "flip", "focal", "smoothing", "strength"):
+        for key in ("device", "fp16", "flip", "compile", "focal", "smoothing", "strength"):
             self.qsettings.setValue(f"settings/{key}", getattr(s, key))
         self.qsettings.setValue("settings/show_labels", s.show_labels)
         self.qsettings.setValue("settings/show_boxes", s.show_boxes)

@@ -36,6 +36,7 @@ class ViewerSettings:
     device: str = "auto"
     fp16: bool = False
     flip: bool = False
+    compile: bool = False
     focal: float = 1500.0
     smoothing: bool = True
     strength: float = 0.5
@@ -80,6 +81,12 @@ class SettingsPanel(QScrollArea):
         self.flip.setToolTip("Average the pose with the pose of the mirrored crop (slower)")
         self.flip.setChecked(s.flip)
         form.addRow("", self.flip)
+        self.compile = QCheckBox("Compile (torch.compile)")
+        self.compile.setToolTip(
+            "About 20% faster; the first build takes ~20 s longer and needs a C++ compiler on CPU"
+        )
+        self.compile.setChecked(s.compile)
+        form.addRow("", self.compile)
         self.focal = QDoubleSpinBox()
         self.focal.setRange(100.0, 20000.0)
         self.focal.setDecimals(0)
@@ -141,6 +148,7 @@ class SettingsPanel(QScrollArea):
             w.currentIndexChanged.connect(self.sigModelSettingsChanged)
         self.fp16.toggled.connect(self.sigModelSettingsChanged)
         self.flip.toggled.connect(self.sigModelSettingsChanged)
+        self.compile.toggled.connect(self.sigModelSettingsChanged)
         self.focal.valueChanged.connect(self.sigModelSettingsChanged)
         self.detector_radio.toggled.connect(self._people_changed)
         self.smoothing.toggled.connect(self._smoothing_changed)
@@ -169,7 +177,7 @@ class SettingsPanel(QScrollArea):
 
     def show_model_settings(self, model_settings: object) -> None:
         """Show the settings a model runs with (after a rebuild with others failed)."""
-        widgets = (self.device, self.fp16, self.flip, self.focal)
+        widgets = (self.device, self.fp16, self.flip, self.compile, self.focal)
         blocked = [w.blockSignals(True) for w in widgets]
         keys = [k for k, _ in DEVICES]
         device = str(getattr(model_settings, "device", "auto"))
@@ -177,6 +185,7 @@ class SettingsPanel(QScrollArea):
             self.device.setCurrentIndex(keys.index(device))
         self.fp16.setChecked(bool(getattr(model_settings, "fp16", False)))
         self.flip.setChecked(bool(getattr(model_settings, "flip", False)))
+        self.compile.setChecked(bool(getattr(model_settings, "compile", False)))
         self.focal.setValue(float(getattr(model_settings, "focal", 1500.0)))
         for w, b in zip(widgets, blocked, strict=True):
             w.blockSignals(b)
@@ -186,6 +195,7 @@ class SettingsPanel(QScrollArea):
             device=str(self.device.currentData()),
             fp16=self.fp16.isChecked(),
             flip=self.flip.isChecked(),
+            compile=self.compile.isChecked(),
             focal=float(self.focal.value()),
             smoothing=self.smoothing.isChecked(),
             strength=self.strength.value() / 100.0,

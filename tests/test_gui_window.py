@@ -145,3 +145,20 @@ def test_rootnet_dropped_beside_a_pose_checkpoint_gives_root_depth(
     assert window.arch_panel.variant() == "XS"  # the pose network fills the panel
     assert "RootNet (ResNet-50)" in window.arch_panel.fields["rootnet"].text()
     assert any("RootNet" in t for t in banner_texts(window, "success"))
+
+
+def test_compile_setting_rebuilds_and_reports_a_failed_compile(
+    qtbot, window, ckpt_files, monkeypatch
+) -> None:
+    import torch
+
+    def no_compiler(*args, **kwargs):
+        raise RuntimeError("no C++ compiler")
+
+    monkeypatch.setattr(torch, "compile", no_compiler)
+    wait_model(qtbot, window, [ckpt_files["xs"]])
+    with qtbot.waitSignal(window.sigModelReady, timeout=30000):
+        window.settings_panel.compile.setChecked(True)
+    assert window.model.settings.compile
+    assert not window.model.estimator.model.compiled  # fell back, still running
+    assert any("Could not compile" in t for t in banner_texts(window, "warning"))

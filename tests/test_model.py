@@ -159,3 +159,28 @@ def test_unavailable_device_is_a_clear_error(monkeypatch) -> None:
     )
     with pytest.raises(RuntimeError, match="CUDA"):
         InferenceModel(net, "cuda")
+
+
+def test_compiled_form_matches_the_reference() -> None:
+    """torch.compile (inductor, freezing): the opt-in fastest CPU form; same numbers."""
+    ref = factory.model_for("XS", seed=6)
+    _, net = rebuilt(factory.state_dict_for("XS", seed=6))
+    model = InferenceModel(net, "cpu", compile=True)
+    assert model.compiled, model.compile_error
+    c = crops(2)
+    with torch.no_grad():
+        want = ref(reference_input(c))
+    assert (model(c) - want).abs().max() <= 1e-3
+    assert (model(c[:1]) - want[:1]).abs().max() <= 1e-3  # another batch size recompiles
+
+
+def test_compile_failure_falls_back_to_the_default_form(monkeypatch) -> None:
+    def broken(*args, **kwargs):
+        raise RuntimeError("no C++ compiler")
+
+    monkeypatch.setattr(torch, "compile", broken)
+    _, net = rebuilt(factory.state_dict_for("XS"))
+    model = InferenceModel(net, "cpu", compile=True)
+    assert not model.compiled and model.optimized
+    assert "no C++ compiler" in model.compile_error
+    assert model(crops(1)).shape == (1, 18, 3)
