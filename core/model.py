@@ -573,9 +573,21 @@ class InferenceModel:
 
     def _try_compile(self, folded: nn.Module) -> str | None:
         """Compile now (first call), so that failures surface here and not mid-video."""
-        options = {"freezing": True} if self.device.type == "cpu" else None
+        if self.device.type == "cpu":
+            # Freezing (constant weights: prepacked, folded into the graph). Set globally: as a
+            # per-call `options` entry it was measured not to take effect (10% slower).
+            import torch._inductor.config as inductor_config
+
+            inductor_config.freezing = True
+        joints, bins = self.arch.joint_num, self.arch.depth_dim
+
+        def forward(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            # one graph from the uint8 view to the coordinates: the dtype conversion and the
+            # soft-argmax reductions fuse with the network's last ops
+            return soft_argmax_peak(folded(x.to(self.dtype)), joints, bins)
+
         try:
-            self.net = torch.compile(folded, options=options)  # type: ignore[assignment]
+            self._compiled_forward = torch.compile(forward)
             self.compiled = True
             self.warmup(batch=1, iters=1)
         except Exception as exc:  # no compiler, unsupported backend: the default form runs
@@ -583,12 +595,13 @@ class InferenceModel:
             return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
         return None
 
-    def _prepare(self, crops: torch.Tensor | np.ndarray) -> torch.Tensor:
+    def _prepare(self, crops: torch.Tensor | np.ndarray, convert: bool = True) -> torch.Tensor:
         t = torch.as_tensor(crops)
         if self.device.type != "cpu":
             t = t.pin_memory() if torch.cuda.is_available() else t
             t = t.to(self.device, non_blocking=True)
-        return t.permute(0, 3, 1, 2).to(self.dtype)  # channels-last view, no copy of layout
+        t = t.permute(0, 3, 1, 2)  # channels-last view of the crops, no copy
+        return t.to(self.dtype) if convert else t
 
     @torch.inference_mode()
     def heatmaps(self, crops: torch.Tensor | np.ndarray) -> torch.Tensor:
@@ -604,6 +617,8 @@ class InferenceModel:
         self, crops: torch.Tensor | np.ndarray
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """(N, J, 3) coordinates and (N, J) heatmap peak probabilities (see soft_argmax_peak)."""
+        if self.compiled:
+            return self._compiled_forward(self._prepare(crops, convert=False))
         return soft_argmax_peak(self.heatmaps(crops), self.arch.joint_num, self.arch.depth_dim)
 
     def warmup(self, batch: int = 1, iters: int = 2) -> None:
