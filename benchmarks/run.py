@@ -75,7 +75,8 @@ def print_row(name: str, row: dict) -> None:
     print(
         f"{name:>3}  batch 1: baseline {b1['baseline']['median_ms']:7.2f} ms, engine "
         f"{b1['engine']['median_ms']:7.2f} ms (p90 {b1['engine']['p90_ms']:7.2f}), ratio "
-        f"{b1['ratio']:.2f}, max diff {b1['max_abs_diff']:.1e} | best batch {mo['best_batch']}: "
+        f"{b1['ratio']:.2f} (paired {b1['paired_ratio']:.2f}), max diff {b1['max_abs_diff']:.1e}"
+        f" | best batch {mo['best_batch']}: "
         f"{best['engine_images_per_s']:7.1f} img/s (baseline {best['baseline_images_per_s']:7.1f})"
     )
     if "end_to_end" in row:

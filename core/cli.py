@@ -173,8 +173,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             writer = export.OverlayVideoWriter(
                 args.render, source.fps or 30.0, (source.width, source.height)
             )
-        for frame, _ in prefetch(source, start, end):
-            fp = runner.process(frame)
+        for frame, _, prepared in prefetch(source, start, end, prepare=runner.prepare):
+            fp = runner.process(frame, prepared)
             frames.append(fp)
             if writer is not None:
                 writer.write(draw_frame(frame.image, fp, est.joint_set))

@@ -233,6 +233,11 @@ class PersonTracker:
         tracker._force_detect = False
         return tracker
 
+    @property
+    def is_fixed(self) -> bool:
+        """True for `fixed()` trackers: the boxes are known before the frame is seen."""
+        return self._fixed
+
     def add(self, box: Box) -> Track:
         """Start a track on a box chosen by the user; returns it."""
         track = Track(id=self._next_id, bbox=tuple(map(float, box)), source="given")

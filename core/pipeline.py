@@ -11,10 +11,10 @@ import math
 import queue
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
@@ -286,10 +286,14 @@ class Estimator:
             )
         return people
 
-    def estimate(self, frame: Frame, boxes: Sequence[tuple[int, Box]]) -> FramePoses:
-        """Poses of the given people in one frame (one network batch)."""
+    def estimate(
+        self, frame: Frame, boxes: Sequence[tuple[int, Box]], crops: Crops | None = None
+    ) -> FramePoses:
+        """Poses of the given people in one frame (one network batch); `crops` when they were
+        made already (off the critical path, see PoseRunner.prepare)."""
         t0 = time.perf_counter()
-        crops = self.crop(frame, boxes)
+        if crops is None:
+            crops = self.crop(frame, boxes)
         t1 = time.perf_counter()
         people: list[PersonPose] = []
         if len(crops.patches):
@@ -310,11 +314,17 @@ class Estimator:
 
 
 def prefetch(
-    source: Source, start: int = 0, end: int | None = None, depth: int = 3
-) -> Iterator[tuple[Frame, float]]:
+    source: Source,
+    start: int = 0,
+    end: int | None = None,
+    depth: int = 3,
+    prepare: Callable[[Frame], Any] | None = None,
+) -> Iterator[tuple[Frame, float, Any]]:
     """Frames [start, end) of a source, decoded in a background thread while the caller runs
-    the model (OpenCV releases the GIL while decoding). Yields (frame, decode ms).
+    the model (OpenCV releases the GIL while decoding and warping).
 
+    Yields (frame, decode ms, prepare(frame) or None): `prepare` runs in the same background
+    thread, e.g. `PoseRunner.prepare`, which crops when the boxes are known in advance.
     Errors of the source are re-raised in the caller; stopping early stops the thread.
     """
     q: queue.Queue = queue.Queue(maxsize=depth)
@@ -335,7 +345,9 @@ def prefetch(
             t = time.perf_counter()
             frame = source.get(start) if source.seekable else source.read()
             while frame is not None and (end is None or frame.index < end):
-                if frame.index >= start and not put((frame, (time.perf_counter() - t) * 1e3)):
+                ms = (time.perf_counter() - t) * 1e3
+                ready = prepare(frame) if prepare is not None else None
+                if frame.index >= start and not put((frame, ms, ready)):
                     return
                 t = time.perf_counter()
                 frame = source.read()
@@ -371,11 +383,19 @@ class PoseRunner:
         self.tracker = tracker
         self.smoother = smoother
 
-    def process(self, frame: Frame) -> FramePoses:
+    def prepare(self, frame: Frame) -> Crops | None:
+        """The crops of a frame whose boxes are known before its poses (a fixed box), made
+        wherever this is called (prefetch's decode thread); None when tracking decides."""
+        if not self.tracker.is_fixed:
+            return None
+        return self.estimator.crop(frame, [(t.id, t.bbox) for t in self.tracker.tracks])
+
+    def process(self, frame: Frame, prepared: Crops | None = None) -> FramePoses:
+        """Poses of one frame; `prepared` are its crops from `prepare`, if made already."""
         t0 = time.perf_counter()
         tracks = self.tracker.boxes(frame)
         t1 = time.perf_counter()
-        fp = self.estimator.estimate(frame, [(t.id, t.bbox) for t in tracks])
+        fp = self.estimator.estimate(frame, [(t.id, t.bbox) for t in tracks], prepared)
         self.tracker.update(frame, [(p.track_id, p.keypoints_2d) for p in fp.people])
         t2 = time.perf_counter()
         if self.smoother is not None:

@@ -233,6 +233,7 @@ def test_bench_writes_json(xs, tmp_path, capsys) -> None:
     doc = json.loads(out.read_text())
     b1 = doc["model_only"]["batches"]["1"]
     assert b1["max_abs_diff"] < 1e-3
+    assert b1["paired_ratio"] > 0 and b1["ratio"] > 0
     assert b1["engine"]["median_ms"] > 0 and b1["baseline"]["p90_ms"] >= b1["baseline"]["median_ms"]
     assert doc["model_only"]["best_batch"] in (1, 2)
     e2e = doc["end_to_end"]

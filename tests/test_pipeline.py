@@ -290,7 +290,7 @@ def test_runner_with_fixed_box_and_prefetch(tmp_path) -> None:
 
     runner = PoseRunner(estimator_for(tmp_path), PersonTracker.fixed(BOX), PoseSmoother())
     with open_source(POSE2SIM) as src:
-        out = [runner.process(f) for f, _ in prefetch(src, 10, 16)]
+        out = [runner.process(f) for f, _, _ in prefetch(src, 10, 16)]
     assert [fp.index for fp in out] == list(range(10, 16))
     assert all(len(fp.people) == 1 for fp in out)
     assert {"detect", "crop", "model", "decode", "smooth", "total"} <= set(out[0].timings_ms)
@@ -305,3 +305,25 @@ def test_prefetch_hands_source_errors_to_the_caller() -> None:
 
     with pytest.raises(OSError, match="unplugged"):
         list(prefetch(Broken()))
+
+
+def test_fixed_box_crops_are_made_off_the_critical_path(tmp_path) -> None:
+    from core.person import PeopleDetector, PersonTracker
+    from core.sources import open_source
+
+    est = estimator_for(tmp_path)
+    fixed = PoseRunner(est, PersonTracker.fixed(BOX))
+    frame = read_frame(3)
+    crops = fixed.prepare(frame)
+    assert crops is not None and crops.ids == [1]
+    with_crops = fixed.process(frame, crops)
+    without = fixed.process(frame)
+    assert np.array_equal(with_crops.people[0].keypoints_2d, without.people[0].keypoints_2d)
+    assert with_crops.timings_ms["crop"] < without.timings_ms["crop"]
+    # the decode thread hands them over with the frames
+    with open_source(POSE2SIM) as src:
+        got = list(prefetch(src, 0, 3, prepare=fixed.prepare))
+    assert [f.index for f, _, _ in got] == [0, 1, 2]
+    assert all(c is not None and len(c.patches) == 1 for _, _, c in got)
+    # tracking decides the boxes from the last pose: nothing to prepare
+    assert PoseRunner(est, PersonTracker(PeopleDetector())).prepare(frame) is None
