@@ -84,7 +84,8 @@ def print_row(name: str, row: dict) -> None:
         stages = ", ".join(f"{k} {v:.1f}" for k, v in e["stages_median_ms"].items())
         print(
             f"     end-to-end {e['fps']:.1f} fps = {e['ratio_to_model_only']:.2f}x model-only "
-            f"{e['model_only_fps']:.1f} fps; stages ms: {stages}"
+            f"{e['model_only_fps']:.1f} fps (paired: {e['paired_ratio']:.2f}x of "
+            f"{e['paired_model_only_fps']:.1f} fps); stages ms: {stages}"
         )
 
 

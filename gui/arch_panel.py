@@ -367,44 +367,44 @@ class ArchPanel(QScrollArea):
             card.body.addLayout(row)
         return card
 
-    def _output_card(self, d: dict[str, Any]) -> QFrame:
-        card = _Card("Output & cost")
+    def _fields_card(self, title: str, rows: list[tuple[str, str, str]]) -> QFrame:
+        """A card of name/value rows; each value label is kept in `fields[key]`."""
+        card = _Card(title)
         grid = QGridLayout()
         grid.setHorizontalSpacing(14)
         grid.setVerticalSpacing(4)
-        js = d.get("joint_set")
-        jn = d.get("joint_num")
-        rows = [
-            ("joints", "joints", f"{jn} · {js}" if jn and js else str(jn or "—")),
-            ("depth_dim", "depth bins", str(d.get("depth_dim") or "—")),
-            ("input_size", "input", _hw(d.get("input_size"))),
-            ("output_size", "heatmap", _hw(d.get("output_size"))),
-            ("params", "parameters", human_count(d.get("params"))),
-            ("gflops", "GFLOPs", f"{d['gflops']:.2f}" if d.get("gflops") else "—"),
-        ]
         for r, (key, name, value) in enumerate(rows):
             self._field(grid, r, key, name, value)
         grid.setColumnStretch(1, 1)
         card.body.addLayout(grid)
         return card
 
+    def _output_card(self, d: dict[str, Any]) -> QFrame:
+        js = d.get("joint_set")
+        jn = d.get("joint_num")
+        return self._fields_card(
+            "Output & cost",
+            [
+                ("joints", "joints", f"{jn} · {js}" if jn and js else str(jn or "—")),
+                ("depth_dim", "depth bins", str(d.get("depth_dim") or "—")),
+                ("input_size", "input", _hw(d.get("input_size"))),
+                ("output_size", "heatmap", _hw(d.get("output_size"))),
+                ("params", "parameters", human_count(d.get("params"))),
+                ("gflops", "GFLOPs", f"{d['gflops']:.2f}" if d.get("gflops") else "—"),
+            ],
+        )
+
     def _file_card(self, d: dict[str, Any]) -> QFrame:
-        card = _Card("File")
-        grid = QGridLayout()
-        grid.setHorizontalSpacing(14)
-        grid.setVerticalSpacing(4)
-        rows = [
-            ("format", "container", str(d.get("format") or "—")),
-            ("wrapper", "wrapper", str(d.get("wrapper") or "bare state dict")),
-            ("key_prefix", "key prefix", str(d.get("key_prefix") or "none")),
-            ("key_style", "key spelling", str(d.get("key_style") or "—")),
-            ("file_size", "size", human_size(d.get("file_size"))),
-        ]
-        for r, (key, name, value) in enumerate(rows):
-            self._field(grid, r, key, name, value)
-        grid.setColumnStretch(1, 1)
-        card.body.addLayout(grid)
-        return card
+        return self._fields_card(
+            "File",
+            [
+                ("format", "container", str(d.get("format") or "—")),
+                ("wrapper", "wrapper", str(d.get("wrapper") or "bare state dict")),
+                ("key_prefix", "key prefix", str(d.get("key_prefix") or "none")),
+                ("key_style", "key spelling", str(d.get("key_style") or "—")),
+                ("file_size", "size", human_size(d.get("file_size"))),
+            ],
+        )
 
     def _root_card(self) -> QFrame:
         card = _Card("Root depth")

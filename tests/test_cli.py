@@ -19,6 +19,11 @@ from tests.test_pipeline import BOX, POSE2SIM
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def run(*args: object) -> int:
+    """`posescope ARGS...` as the user types it."""
+    return main.main([str(a) for a in args])
+
+
 @pytest.fixture(scope="module")
 def xs(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("cli")
@@ -89,23 +94,8 @@ def test_run_json_csv_npz_and_overlay(xs, tmp_path, capsys) -> None:
     out = tmp_path / "poses.json"
     video = tmp_path / "overlay.mp4"
     box = ",".join(str(v) for v in BOX)
-    code = main.main(
-        [
-            "run",
-            str(xs),
-            str(POSE2SIM),
-            "--bbox",
-            box,
-            "--frames",
-            "3:7",
-            "--out",
-            str(out),
-            "--render",
-            str(video),
-            "--device",
-            "cpu",
-        ]
-    )
+    code = run("run", xs, POSE2SIM, "--bbox", box, "--frames", "3:7", "--out", out,
+               "--render", video, "--device", "cpu")  # fmt: skip
     assert code == 0
     doc = json.loads(out.read_text())
     assert doc["checkpoint"]["variant"] == "XS"
@@ -130,44 +120,17 @@ def test_run_json_csv_npz_and_overlay(xs, tmp_path, capsys) -> None:
     cap = cv2.VideoCapture(str(video))
     assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 4
     cap.release()
+    csv_out = tmp_path / "p.csv"
     assert (
-        main.main(
-            [
-                "run",
-                str(xs),
-                str(POSE2SIM),
-                "--bbox",
-                box,
-                "--frames",
-                "0:2",
-                "--out",
-                str(tmp_path / "p.csv"),
-                "--smooth",
-            ]
-        )
+        run("run", xs, POSE2SIM, "--bbox", box, "--frames", "0:2", "--out", csv_out, "--smooth")
         == 0
     )
     rows = list(csv.DictReader((tmp_path / "p.csv").open()))
     assert len(rows) == 2 * 18
-    assert (
-        main.main(
-            [
-                "run",
-                str(xs),
-                str(POSE2SIM),
-                "--bbox",
-                box,
-                "--frames",
-                "0:2",
-                "--out",
-                str(tmp_path / "p.npz"),
-                "--flip",
-                "--focal",
-                "1200,1300",
-            ]
-        )
-        == 0
-    )
+    npz_out = tmp_path / "p.npz"
+    code = run("run", xs, POSE2SIM, "--bbox", box, "--frames", "0:2", "--out", npz_out,
+               "--flip", "--focal", "1200,1300")  # fmt: skip
+    assert code == 0
     npz = np.load(tmp_path / "p.npz")
     assert npz["keypoints_3d_mm"].shape[0] == 2 and npz["keypoints_3d_mm"].shape[-2:] == (18, 3)
 
@@ -238,6 +201,7 @@ def test_bench_writes_json(xs, tmp_path, capsys) -> None:
     assert doc["model_only"]["best_batch"] in (1, 2)
     e2e = doc["end_to_end"]
     assert e2e["frames"] == 5 and e2e["fps"] > 0
+    assert e2e["paired_ratio"] > 0 and e2e["paired_model_only_fps"] > 0
     assert {"video decode (overlapped)", "detect", "crop", "model", "decode", "smooth"} <= set(
         e2e["stages_median_ms"]
     )
