@@ -541,7 +541,7 @@ class InferenceModel:
     folded form runs. fp16 applies on GPU devices only (CPU half convolutions are slower).
 
     `compile=True` hands the folded network to `torch.compile` (inductor, with freezing on
-    CPU) instead: faster again (0.75-0.80x of eager on this project's CPU benchmark) but it
+    CPU) instead: faster again (0.72-0.87x of eager, against 0.86-0.90x, on the CPU benchmark); it
     compiles for ~20 s on first use and needs a C++ compiler on CPU. If compiling fails, the
     default form runs and `compile_error` says why.
     """

@@ -83,7 +83,8 @@ class SettingsPanel(QScrollArea):
         form.addRow("", self.flip)
         self.compile = QCheckBox("Compile (torch.compile)")
         self.compile.setToolTip(
-            "About 20% faster; the first build takes ~20 s longer and needs a C++ compiler on CPU"
+            "A little faster (3-16% on CPU); the first build takes ~20 s longer and needs a"
+            " C++ compiler on CPU"
         )
         self.compile.setChecked(s.compile)
         form.addRow("", self.compile)
