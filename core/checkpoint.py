@@ -32,7 +32,7 @@ import zipfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 import numpy as np
 import torch
@@ -41,6 +41,7 @@ FORMATS = ("torch-zip", "torch-legacy", "archive-folder", "folder", "safetensors
 
 WRAPPER_KEYS = ("network", "state_dict", "model", "model_state_dict")
 PREFIXES = ("module.", "_orig_mod.", "model.")
+V = TypeVar("V")
 
 # Top-level keys that hold tensors but are never the weights.
 _NOT_WEIGHTS = frozenset(
@@ -789,7 +790,7 @@ def _extract(
         raise NotACheckpointError(
             f"not a checkpoint: the file holds no tensors (top-level keys: {keys})", path, looks
         )
-    flat, prefix = _strip_prefix(flat)
+    flat, prefix = strip_prefix(flat)
     meta: dict[str, Any] = {}
     if chain:
         meta.update(_top_level_meta(obj, chain[0]))
@@ -884,15 +885,18 @@ def _flatten(
             dropped.append(key)
 
 
-def _strip_prefix(sd: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], str | None]:
+def strip_prefix(sd: Mapping[str, V]) -> tuple[dict[str, V], str | None]:
+    """Remove `module.` / `_orig_mod.` / `model.` (repeatedly) while every key has one;
+    returns the keys without it and what was stripped (None when nothing was)."""
+    out = dict(sd)
     stripped = ""
-    for _ in range(len(PREFIXES) + 1):
-        p = next((p for p in PREFIXES if all(k.startswith(p) for k in sd)), None)
+    while out:  # every round shortens every key, so this ends
+        p = next((p for p in PREFIXES if all(k.startswith(p) for k in out)), None)
         if p is None:
             break
-        sd = {k[len(p) :]: v for k, v in sd.items()}
+        out = {k[len(p) :]: v for k, v in out.items()}
         stripped += p
-    return sd, (stripped or None)
+    return out, (stripped or None)
 
 
 def _top_level_meta(obj: Mapping, wrapper: str) -> dict[str, Any]:

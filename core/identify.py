@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from core.checkpoint import CheckpointError
+from core.checkpoint import CheckpointError, strip_prefix
 from core.variants import (
     INPUT_SIZE,
     JOINT_SETS,
@@ -30,7 +30,6 @@ if TYPE_CHECKING:
 
 Shapes = Mapping[str, Sequence[int]]
 
-PREFIXES = ("module.", "_orig_mod.", "model.")
 _STATS = ("running_mean", "running_var", "num_batches_tracked")
 
 
@@ -199,21 +198,6 @@ class IdentificationError(Exception):
 
 
 # ----------------------------------------------------------------------------- helpers
-
-
-def strip_prefixes(shapes: Shapes) -> tuple[dict[str, tuple[int, ...]], str | None]:
-    """Remove `module.` / `_orig_mod.` / `model.` (repeatedly) when every key has it."""
-    out = {k: tuple(int(s) for s in v) for k, v in shapes.items()}
-    stripped = ""
-    changed = True
-    while changed and out:
-        changed = False
-        for p in PREFIXES:
-            if all(k.startswith(p) for k in out):
-                out = {k[len(p) :]: v for k, v in out.items()}
-                stripped += p
-                changed = True
-    return out, (stripped or None)
 
 
 def count_params(shapes: Shapes) -> int:
@@ -621,7 +605,8 @@ def describe_non_pose(s: Shapes) -> str:
 def identify(shapes: Shapes, filename: str | Path | None = None) -> Identification:
     """Identify a state dict from its names and shapes; `filename` only feeds the
     "named X, tensors say Y" warning and never the verdict."""
-    s, prefix = strip_prefixes(shapes)
+    stripped, prefix = strip_prefix(shapes)
+    s = {k: tuple(int(d) for d in v) for k, v in stripped.items()}
     try:
         if "backbone.downsample_layers.0.0.weight" in s:
             ident = _identify_convnext(s)
