@@ -22,14 +22,12 @@ from PySide6.QtGui import QAction, QActionGroup, QIcon, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
-    QHBoxLayout,
     QLabel,
     QMainWindow,
     QMenu,
     QMessageBox,
     QSplitter,
     QTabWidget,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -38,6 +36,7 @@ import resources
 from gui import engine
 from gui.arch_panel import ArchPanel
 from gui.banner import Banner, BannerMessage
+from gui.chrome import tool_button, view_header
 from gui.export_dialog import ExportController, ExportDialog
 from gui.settings_panel import SettingsPanel, ViewerSettings
 from gui.skeleton_view import CAMERA, ROOT_RELATIVE, SkeletonView
@@ -165,20 +164,8 @@ class MainWindow(QMainWindow):
         vb = QVBoxLayout(video_box)
         vb.setContentsMargins(0, 0, 0, 0)
         vb.setSpacing(0)
-        header = QWidget()
-        header.setObjectName("ViewHeader")
-        hl = QHBoxLayout(header)
-        hl.setContentsMargins(10, 4, 6, 4)
-        title = QLabel("Video")
-        title.setObjectName("ViewTitle")
-        hl.addWidget(title)
-        self.source_label = QLabel("no source")
-        self.source_label.setObjectName("ViewInfo")
-        hl.addWidget(self.source_label, 1)
-        fit = QToolButton()
-        fit.setText("Fit")
-        fit.setToolTip("Show the whole frame")
-        fit.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        header, hl, self.source_label = view_header("Video", "no source")
+        fit = tool_button("Fit", "Show the whole frame")
         fit.clicked.connect(self.video_view.fit)
         hl.addWidget(fit)
         vb.addWidget(header)

@@ -14,9 +14,7 @@ from PySide6.QtCore import QCoreApplication, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QVector3D
 from PySide6.QtWidgets import (
     QButtonGroup,
-    QHBoxLayout,
     QLabel,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -24,6 +22,7 @@ from PySide6.QtWidgets import (
 from core.types import FramePoses
 from core.variants import JointSet
 from gui import colors
+from gui.chrome import tool_button, view_header
 
 ROOT_RELATIVE = "root"
 CAMERA = "camera"
@@ -93,18 +92,9 @@ class SkeletonView(QWidget):
         self._labels: list[gl.GLTextItem] = []
 
         # header: title, space toggle, fit, reset
-        header = QWidget()
-        header.setObjectName("ViewHeader")
-        hl = QHBoxLayout(header)
-        hl.setContentsMargins(10, 4, 6, 4)
-        title = QLabel("3D")
-        title.setObjectName("ViewTitle")
-        hl.addWidget(title)
-        self.info = QLabel("")
-        self.info.setObjectName("ViewInfo")
-        hl.addWidget(self.info, 1)
-        self.root_button = self._tool("Root-relative", "Skeleton centred on its root joint")
-        self.camera_button = self._tool("Camera", "Camera space: where people are, in mm")
+        header, hl, self.info = view_header("3D")
+        self.root_button = tool_button("Root-relative", "Skeleton centred on its root joint")
+        self.camera_button = tool_button("Camera", "Camera space: where people are, in mm")
         for b in (self.root_button, self.camera_button):
             b.setCheckable(True)
             b.setObjectName("SegmentButton")
@@ -117,9 +107,9 @@ class SkeletonView(QWidget):
         hl.addWidget(self.root_button)
         hl.addWidget(self.camera_button)
         hl.addSpacing(8)
-        fit = self._tool("Fit", "Frame the skeleton (F)")
+        fit = tool_button("Fit", "Frame the skeleton (F)")
         fit.clicked.connect(self.fit)
-        reset = self._tool("Reset", "Reset the camera")
+        reset = tool_button("Reset", "Reset the camera")
         reset.clicked.connect(self.reset_view)
         hl.addWidget(fit)
         hl.addWidget(reset)
@@ -143,14 +133,6 @@ class SkeletonView(QWidget):
         self.legend.move(10, 8)
         self.legend.adjustSize()
         self.reset_view()
-
-    @staticmethod
-    def _tool(text: str, tip: str) -> QToolButton:
-        b = QToolButton()
-        b.setText(text)
-        b.setToolTip(tip)
-        b.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        return b
 
     # ------------------------------------------------------------------ public API
 
