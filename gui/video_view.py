@@ -7,6 +7,8 @@ VideoSpeedTest). A box for the person can be drawn with Shift+drag, or edited as
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import cv2
 import numpy as np
 import pyqtgraph as pg
@@ -295,24 +297,11 @@ class VideoView(QWidget):
 
     def _update_ids(self, people: list) -> None:
         shown = people if self._show_boxes else []
-        while len(self._id_items) < len(shown):
-            item = pg.TextItem(color=(11, 14, 21), fill=pg.mkBrush(*colors.BOX_RGB), anchor=(0, 1))
-            font = QFont()
-            font.setBold(True)
-            font.setPointSize(10)
-            item.setFont(font)
-            item.setZValue(12)
-            self.viewbox.addItem(item, ignoreBounds=True)
-            self._id_items.append(item)
-        for i, item in enumerate(self._id_items):
-            if i < len(shown):
-                p = shown[i]
-                score = f"  {p.score:.2f}" if np.isfinite(p.score) else ""
-                item.setText(f" #{p.track_id}{score} ")
-                item.setPos(QPointF(float(p.bbox[0]), float(p.bbox[1])))
-                item.show()
-            else:
-                item.hide()
+        texts = []
+        for p in shown:
+            score = f"  {p.score:.2f}" if np.isfinite(p.score) else ""
+            texts.append((f" #{p.track_id}{score} ", float(p.bbox[0]), float(p.bbox[1])))
+        self._show_texts(self._id_items, texts, self._new_id_item)
 
     def _update_labels(self, people: list) -> None:
         js = self.joint_set
@@ -323,22 +312,47 @@ class VideoView(QWidget):
                 if kp.shape[0] != js.num:
                     continue
                 wanted.extend((js.joints[j], kp[j, 0], kp[j, 1]) for j in range(js.num))
-        while len(self._label_items) < len(wanted):
-            item = pg.TextItem(color=colors.LABEL_RGB, anchor=(-0.1, 0.5))
-            font = QFont()
-            font.setPointSize(8)
-            item.setFont(font)
-            item.setZValue(13)
+        self._show_texts(self._label_items, wanted, self._new_label_item)
+
+    def _show_texts(
+        self,
+        pool: list[pg.TextItem],
+        texts: list[tuple[str, float, float]],
+        new_item: Callable[[], pg.TextItem],
+    ) -> None:
+        """Show (text, x, y) with the pool's items, growing it as needed and hiding the rest:
+        items are reused across frames, never re-created."""
+        while len(pool) < len(texts):
+            item = new_item()
             self.viewbox.addItem(item, ignoreBounds=True)
-            self._label_items.append(item)
-        for i, item in enumerate(self._label_items):
-            if i < len(wanted):
-                name, x, y = wanted[i]
-                item.setText(name)
+            pool.append(item)
+        for i, item in enumerate(pool):
+            if i < len(texts):
+                text, x, y = texts[i]
+                item.setText(text)
                 item.setPos(QPointF(x, y))
                 item.show()
             else:
                 item.hide()
+
+    @staticmethod
+    def _new_id_item() -> pg.TextItem:
+        item = pg.TextItem(color=(11, 14, 21), fill=pg.mkBrush(*colors.BOX_RGB), anchor=(0, 1))
+        font = QFont()
+        font.setBold(True)
+        font.setPointSize(10)
+        item.setFont(font)
+        item.setZValue(12)
+        return item
+
+    @staticmethod
+    def _new_label_item() -> pg.TextItem:
+        item = pg.TextItem(color=colors.LABEL_RGB, anchor=(-0.1, 0.5))
+        font = QFont()
+        font.setPointSize(8)
+        item.setFont(font)
+        item.setZValue(13)
+        return item
 
     def _place_hint(self) -> None:
         r = self.graphics.rect()

@@ -49,8 +49,13 @@ def test_video_view_overlay_and_shift_drag_box(qtbot, app) -> None:
     assert view.image_item.levels is not None and list(view.image_item.levels) == [0, 255]
     assert view.overlay_points().shape == (2 * H36M.num, 2)
     assert not view.hint_visible()
+    ids = [item.toPlainText() for item in view._id_items if item.isVisible()]
+    assert ids == [" #1  0.80 ", " #2  0.80 "]  # the person id and its score, by its box
     view.set_show_labels(True)
     assert sum(item.isVisible() for item in view._label_items) == 2 * H36M.num
+    view.set_frame(Frame(image, 4, 0.2), _poses(4, 1, np.random.default_rng(2)))
+    assert sum(item.isVisible() for item in view._id_items) == 1  # reused, the spare hidden
+    assert sum(item.isVisible() for item in view._label_items) == H36M.num
 
     boxes: list = []
     view.sigBoxChanged.connect(boxes.append)
