@@ -345,10 +345,11 @@ def prefetch(
             t = time.perf_counter()
             frame = source.get(start) if source.seekable else source.read()
             while frame is not None and (end is None or frame.index < end):
-                ms = (time.perf_counter() - t) * 1e3
-                ready = prepare(frame) if prepare is not None else None
-                if frame.index >= start and not put((frame, ms, ready)):
-                    return
+                if frame.index >= start:  # a non-seekable source reads up to `start`
+                    ms = (time.perf_counter() - t) * 1e3
+                    ready = prepare(frame) if prepare is not None else None
+                    if not put((frame, ms, ready)):
+                        return
                 t = time.perf_counter()
                 frame = source.read()
             put(done)

@@ -327,3 +327,23 @@ def test_fixed_box_crops_are_made_off_the_critical_path(tmp_path) -> None:
     assert all(c is not None and len(c.patches) == 1 for _, _, c in got)
     # tracking decides the boxes from the last pose: nothing to prepare
     assert PoseRunner(est, PersonTracker(PeopleDetector())).prepare(frame) is None
+
+
+def test_prefetch_skips_to_start_on_a_non_seekable_source() -> None:
+    class Camera:  # reads in order only
+        seekable = False
+
+        def __init__(self):
+            self.i = 0
+
+        def read(self):
+            if self.i >= 6:
+                return None
+            self.i += 1
+            return Frame(np.zeros((4, 4, 3), np.uint8), self.i - 1, 0.0)
+
+    prepared: list[int] = []
+    out = list(prefetch(Camera(), 3, None, prepare=lambda f: prepared.append(f.index) or f.index))
+    assert [f.index for f, _, _ in out] == [3, 4, 5]
+    assert [p for _, _, p in out] == [3, 4, 5]
+    assert prepared == [3, 4, 5]  # frames before start are read past, not prepared
