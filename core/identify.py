@@ -440,6 +440,11 @@ def _identify_convnext(s: Shapes) -> Identification:
     return ident
 
 
+def _dashed(value: object) -> str:
+    """(2, 2, 6, 2) -> '2-2-6-2'; anything else as str."""
+    return "-".join(map(str, value)) if isinstance(value, tuple) else str(value)
+
+
 def _match_variant(ident: Identification) -> None:
     """Name the published variant the architecture is, or the closest one if none."""
     a = ident.arch
@@ -457,11 +462,10 @@ def _match_variant(ident: Identification) -> None:
             ("block MLP ratio", a.mlp_ratio, 4),
         ]
         for label, got, want in checks:
-            fmt = lambda x: "-".join(map(str, x)) if isinstance(x, tuple) else str(x)  # noqa: E731
             if got == want:
-                agree.append(f"{label} {fmt(got)}")
+                agree.append(f"{label} {_dashed(got)}")
             else:
-                differ.append(f"{label} {fmt(got)} (published {name}: {fmt(want)})")
+                differ.append(f"{label} {_dashed(got)} (published {name}: {_dashed(want)})")
         score = len(agree)
         if hard_best is None or score > hard_best[0]:
             hard_best = (score, name, agree, differ)
