@@ -4,9 +4,12 @@
 
 Steps: eager (the published code path: unfused BN, NCHW, normalised float input) ->
 BN and input normalisation folded (NCHW) -> + channels-last -> + TorchScript
-optimize_for_inference (oneDNN prepacking, conv+add+ReLU fusion; what the engine uses on CPU)
--> optionally torch.compile/inductor with freezing (needs a C++ compiler, ~20 s to compile).
+optimize_for_inference (the traced form: the engine's fallback) -> the oneDNN program called
+from Python (weights packed once, ReLU and residual adds fused into the convolutions, the
+heatmap layer as one GEMM with its bias inside) -> + the program TorchScript-compiled (the
+engine) -> optionally torch.compile/inductor with freezing (needs a C++ compiler, ~20 s).
 Calls are interleaved so that load on the machine drifts over every step alike. Batch 1.
+Every step runs with freed memory kept (`keep_freed_memory`, process-wide, set first).
 """
 
 from __future__ import annotations
@@ -27,10 +30,13 @@ sys.path.insert(0, str(ROOT))
 from core.bench import machine, time_calls  # noqa: E402
 from core.identify import identify  # noqa: E402
 from core.model import (  # noqa: E402
+    _onednn_program,
+    _OneDNNConvNeXtPose,
     _optimize_cpu,
     bgr_to_input,
     build_model,
     fuse_with_input,
+    keep_freed_memory,
     load_weights,
     soft_argmax,
 )
@@ -38,6 +44,7 @@ from tests import factory  # noqa: E402
 
 
 def steps_for(name: str, iters: int, inductor: bool) -> dict:
+    keep_freed_memory()
     sd = factory.state_dict_for(name)
     arch = identify({k: tuple(v.shape) for k, v in sd.items()}).arch
     net = build_model(arch)
@@ -49,11 +56,16 @@ def steps_for(name: str, iters: int, inductor: bool) -> dict:
     folded_nchw = fuse_with_input(net)
     folded_cl = fuse_with_input(net).to(memory_format=torch.channels_last)
     prepacked = _optimize_cpu(fuse_with_input(net).to(memory_format=torch.channels_last), arch)
+    program = _OneDNNConvNeXtPose(folded_cl, arch.input_size)
+    from_python = _OneDNNConvNeXtPose(folded_cl, arch.input_size)
+    from_python._program = _onednn_program  # the same program, uncompiled
     steps = {
         "eager (baseline)": lambda: net(x),
         "BN + normalisation folded": lambda: soft_argmax(folded_nchw(raw.contiguous()), j, d),
         "+ channels-last": lambda: soft_argmax(folded_cl(raw), j, d),
-        "+ optimize_for_inference (engine)": lambda: soft_argmax(prepacked(raw), j, d),
+        "+ optimize_for_inference (traced)": lambda: soft_argmax(prepacked(raw), j, d),
+        "oneDNN program, from Python": lambda: soft_argmax(from_python(raw), j, d),
+        "+ TorchScript-compiled (engine)": lambda: soft_argmax(program(raw), j, d),
     }
     if inductor:
         import torch._inductor.config as inductor_config

@@ -92,9 +92,7 @@ def model_only(est: Estimator, net: torch.nn.Module, iters: int, batches: list[i
     result: dict = {
         "device": str(dev),
         "fp16": est.model.fp16,
-        "form": "compiled"
-        if est.model.compiled
-        else ("prepacked" if est.model.optimized else "folded"),
+        "form": est.model.form,
         "batches": {},
     }
     net = net.to(dev).eval()

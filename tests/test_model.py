@@ -49,7 +49,7 @@ def test_parity_with_reference(name: str, spelling: str) -> None:
         want = ref(reference_input(c))
         plain = net(reference_input(c))
     model = InferenceModel(net, "cpu")
-    assert model.optimized  # the prepacked TorchScript form, not the eager fallback
+    assert model.form == "onednn"  # the fused oneDNN program, not a fallback
     fast = model(c)
     assert want.shape == (2, 18, 3)
     # informative outputs (not every joint at the heatmap centre)
@@ -184,3 +184,99 @@ def test_compile_failure_falls_back_to_the_default_form(monkeypatch) -> None:
     assert not model.compiled and model.optimized
     assert "no C++ compiler" in model.compile_error
     assert model(crops(1)).shape == (1, 18, 3)
+
+
+def test_onednn_form_with_three_upsamplings_and_any_batch() -> None:
+    """64x64 heatmaps (the ones channel goes through the last upsampling too), batch 1 and 3."""
+    sd = factory.state_dict_for("M", seed=8)
+    ident = identify({k: tuple(v.shape) for k, v in sd.items()})
+    net = build_model(ident.arch.with_upsample((True, True, True)))
+    load_weights(net, sd)
+    model = InferenceModel(net, "cpu")
+    assert model.form == "onednn"
+    for n in (1, 3):
+        c = crops(n, seed=n)
+        with torch.no_grad():
+            want = net(reference_input(c))
+        got = model(c)
+        assert float(want[..., 0].max()) > 31  # really on the 64x64 grid
+        assert (got - want).abs().max() <= 1e-3
+        assert model.heatmaps(c).shape == (n, 18 * 64, 64, 64)
+
+
+def test_network_without_head_layers_runs_in_the_traced_form() -> None:
+    """A custom network whose heatmap conv sits on the backbone: no head to carry the bias."""
+    import dataclasses
+
+    sd = factory.state_dict_for("XS")
+    arch = dataclasses.replace(identify({k: tuple(v.shape) for k, v in sd.items()}).arch)
+    arch = dataclasses.replace(arch, head_layers=())
+    net = factory.randomized(build_model, arch, seed=2)
+    model = InferenceModel(net, "cpu")
+    assert model.form == "torchscript"
+    c = crops(1)
+    with torch.no_grad():
+        want = net(reference_input(c))
+    assert (model(c) - want).abs().max() <= 1e-3
+
+
+def test_onednn_unavailable_or_wrong_falls_back_to_the_traced_form(monkeypatch) -> None:
+    import core.model as core_model
+
+    _, net = rebuilt(factory.state_dict_for("XS", seed=5))
+    c = crops(1)
+    with torch.no_grad():
+        want = net(reference_input(c))
+    monkeypatch.setattr(core_model, "_ONEDNN_AVAILABLE", False)
+    model = InferenceModel(net, "cpu")
+    assert model.form == "torchscript"
+    assert (model(c) - want).abs().max() <= 1e-3
+
+    # the build-time check catches a oneDNN form that computes something else
+    monkeypatch.setattr(core_model, "_ONEDNN_AVAILABLE", True)
+    real = core_model._OneDNNConvNeXtPose.forward
+    monkeypatch.setattr(
+        core_model._OneDNNConvNeXtPose, "forward", lambda self, x: real(self, x) * 1.01
+    )
+    model = InferenceModel(net, "cpu")
+    assert model.form == "torchscript"
+    assert (model(c) - want).abs().max() <= 1e-3
+
+
+def test_keep_freed_memory_stops_page_faulting_activations_back_in() -> None:
+    """Minor page faults per pass (plain network + engine), in clean subprocesses: thousands
+    by default (glibc maps large activations fresh and trims freed ones), next to none when
+    freed memory is kept (what InferenceModel sets up on CPU)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = """
+import resource, sys, numpy as np
+import core.model as cm
+from core.identify import identify
+from tests import factory
+if sys.argv[1] == "default":
+    cm.keep_freed_memory = lambda: False
+sd = factory.state_dict_for("XS")
+net = cm.build_model(identify({k: tuple(v.shape) for k, v in sd.items()}).arch)
+cm.load_weights(net, sd)
+model = cm.InferenceModel(net, "cpu")
+c = np.zeros((1, 256, 256, 3), np.uint8)
+x = cm.bgr_to_input(c)
+for _ in range(3):
+    model(c), net(x)
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(5):
+    model(c), net(x)
+print((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 5)
+"""
+    root = Path(__file__).resolve().parents[1]
+    faults = {}
+    for mode in ("default", "keep"):
+        out = subprocess.run(
+            [sys.executable, "-c", code, mode], capture_output=True, text=True, check=True, cwd=root
+        )
+        faults[mode] = float(out.stdout.split()[-1])
+    assert faults["default"] > 500, faults
+    assert faults["keep"] < 0.1 * faults["default"], faults
