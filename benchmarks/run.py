@@ -85,7 +85,9 @@ def print_row(name: str, row: dict) -> None:
         print(
             f"     end-to-end {e['fps']:.1f} fps = {e['ratio_to_model_only']:.2f}x model-only "
             f"{e['model_only_fps']:.1f} fps (paired: {e['paired_ratio']:.2f}x of "
-            f"{e['paired_model_only_fps']:.1f} fps); stages ms: {stages}"
+            f"{e['paired_model_only_fps']:.1f} fps; {e['in_flight']} in flight: "
+            f"{e['paired_ratio_same_parallelism']:.2f}x of "
+            f"{e['paired_in_flight_model_only_fps']:.1f} fps run so); stages ms: {stages}"
         )
 
 

@@ -16,6 +16,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -130,24 +131,49 @@ def model_only(est: Estimator, net: torch.nn.Module, iters: int, batches: list[i
     return result
 
 
+def in_flight_fps(model, crop: np.ndarray, calls: int, in_flight: int) -> float:
+    """Model-only frames per second with `in_flight` calls at once, each in its own thread
+    with an equal share of the intra-op threads (how `PoseRunner.stream` runs frames)."""
+    threads = torch.get_num_threads()
+    with ThreadPoolExecutor(
+        in_flight, initializer=torch.set_num_threads, initargs=(max(1, threads // in_flight),)
+    ) as pool:
+        list(pool.map(lambda _: model(crop), range(in_flight)))  # threads up, warm
+        t = time.perf_counter()
+        list(pool.map(lambda _: model(crop), range(calls)))
+        elapsed = time.perf_counter() - t
+    torch.set_num_threads(threads)
+    return calls / elapsed
+
+
 def end_to_end(
     est: Estimator, video: str, bbox: tuple[float, ...] | None, frames: int, block: int = 20
 ) -> dict:
-    """The whole pipeline on a video (decoding and fixed-box crops in a background thread),
-    paired with model-only timing: blocks of `block` frames alternate with blocks of `block`
-    model-only calls, so both see the same load; `paired_ratio` is the median over blocks of
-    e2e fps / model-only fps. While a model-only block runs, the decoder has filled its
-    bounded queue and waits, so the first frames of each e2e block come ready: they are
-    processed but not timed."""
+    """The whole pipeline on a video, as `posescope run` runs it: decoding (one FFmpeg thread
+    on CPU) and fixed-box crops in a background thread, `PoseRunner.stream` with its default
+    frames in flight (2 on a CPU with a fixed box).
+
+    Paired with model-only timing: blocks of `block` frames alternate with blocks of `block`
+    model-only calls at batch 1 (the model-only fps of the table) and, when frames run in
+    flight, `block` model-only calls run the same way; so all see the same load.
+    `paired_ratio` is the median over blocks of e2e fps / batch-1 model-only fps,
+    `paired_ratio_same_parallelism` the same against the in-flight model-only fps. While a
+    model-only block runs, the decoder has filled its bounded queue and waits, so the first
+    frames of each e2e block come ready: they are processed but not timed."""
     from core.person import PeopleDetector, PersonTracker
     from core.smoothing import PoseSmoother
     from core.sources import open_source
 
-    source = open_source(video)
+    cpu = est.model.device.type == "cpu"
+    source = open_source(video, decode_threads=1 if cpu else 0)
     tracker = PersonTracker.fixed(bbox) if bbox else PersonTracker(PeopleDetector())
     runner = PoseRunner(est, tracker, PoseSmoother())
+    in_flight = runner.default_in_flight()
     n_total = min(frames, source.frame_count or frames)
-    depth = 3  # prefetch queue
+    depth = 3 + in_flight  # prefetch queue
+    # untimed frames of a block: after a model-only block, those that came ready (the queue)
+    # or were already running; in the first, those that started the stream's threads
+    skip = in_flight
     # warm-up outside the timed loop (first frames allocate)
     warm = source.get(0) if source.seekable else source.read()
     if warm is not None:
@@ -158,16 +184,17 @@ def end_to_end(
     crop = np.random.default_rng(0).integers(0, 256, (1, h, w, 3), dtype=np.uint8)
     stages: dict[str, list[float]] = {}
     e2e_ms: list[float] = []  # per timed frame
-    pairs: list[tuple[float, float]] = []  # (e2e fps, model-only fps) per block
-    frames_iter = prefetch(source, 0, n_total, depth=depth, prepare=runner.prepare)
+    pairs: list[tuple[float, float, float]] = []  # e2e, batch-1 and in-flight model-only fps
+    base_threads = torch.get_num_threads()
+    items = prefetch(source, 0, n_total, depth=depth, prepare=runner.prepare)
+    results = runner.stream(items, in_flight)
     n = 0
     while True:
         block_ms = []
         t = time.perf_counter()
-        for i, (frame, decode_ms, prepared) in enumerate(itertools.islice(frames_iter, block)):
-            fp = runner.process(frame, prepared)
+        for i, (_, decode_ms, fp) in enumerate(itertools.islice(results, block)):
             now = time.perf_counter()
-            if i >= depth:
+            if i >= skip:
                 block_ms.append((now - t) * 1e3)
             t = now
             stages.setdefault("video decode (overlapped)", []).append(decode_ms)
@@ -177,18 +204,34 @@ def end_to_end(
         if not block_ms:
             break
         e2e_ms += block_ms
+        skip = depth + in_flight
+        # the stream's threads sit idle meanwhile; torch's thread count is the caller's here
+        threads = torch.get_num_threads()
+        torch.set_num_threads(base_threads)
         model_ms = time_calls([lambda: est.model(crop)], est.model.device, block, warmup=0)[0]
-        pairs.append((1e3 / statistics.mean(block_ms), 1e3 / statistics.median(model_ms)))
+        batch1 = 1e3 / statistics.median(model_ms)
+        same = in_flight_fps(est.model, crop, block, in_flight) if in_flight > 1 else batch1
+        torch.set_num_threads(threads)
+        pairs.append((1e3 / statistics.mean(block_ms), batch1, same))
+    results.close()
     source.close()
     fps = 1e3 / statistics.mean(e2e_ms) if e2e_ms else 0.0
     return {
         "video": str(video),
         "frames": n,
         "bbox": list(bbox) if bbox else None,
+        "in_flight": in_flight,
+        "decode_threads": 1 if cpu else 0,
         "fps": fps,
         "ms_per_frame": statistics.mean(e2e_ms) if e2e_ms else 0.0,
-        "paired_model_only_fps": statistics.median(m for _, m in pairs) if pairs else 0.0,
-        "paired_ratio": statistics.median(e / m for e, m in pairs) if pairs else 0.0,
+        "paired_model_only_fps": statistics.median(m for _, m, _ in pairs) if pairs else 0.0,
+        "paired_ratio": statistics.median(e / m for e, m, _ in pairs) if pairs else 0.0,
+        "paired_in_flight_model_only_fps": (
+            statistics.median(s for *_, s in pairs) if pairs else 0.0
+        ),
+        "paired_ratio_same_parallelism": (
+            statistics.median(e / s for e, _, s in pairs) if pairs else 0.0
+        ),
         "stages_median_ms": {k: statistics.median(v) for k, v in stages.items()},
     }
 
@@ -235,7 +278,8 @@ def run_bench(args: argparse.Namespace) -> int:
         print(
             f"end-to-end: {e2e['frames']} frames of {Path(args.input).name}, {e2e['fps']:.1f} fps "
             f"({e2e['ratio_to_model_only']:.2f}x model-only {model_fps:.1f} fps; paired "
-            f"{e2e['paired_ratio']:.2f}x)"
+            f"{e2e['paired_ratio']:.2f}x; {e2e['in_flight']} frames in flight, paired "
+            f"{e2e['paired_ratio_same_parallelism']:.2f}x of model-only run that way)"
         )
         for k, v in e2e["stages_median_ms"].items():
             print(f"  {k:<28} {v:8.2f} ms")

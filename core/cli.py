@@ -150,7 +150,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 1
     _report_compile(est)
     try:
-        source = open_source(args.input)
+        # one FFmpeg thread when the network shares the CPU (see open_source)
+        source = open_source(args.input, decode_threads=1 if est.model.device.type == "cpu" else 0)
     except SourceError as exc:
         print(f"error: {args.input}: {exc}", file=sys.stderr)
         return 1
@@ -173,8 +174,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             writer = export.OverlayVideoWriter(
                 args.render, source.fps or 30.0, (source.width, source.height)
             )
-        for frame, _, prepared in prefetch(source, start, end, prepare=runner.prepare):
-            fp = runner.process(frame, prepared)
+        items = prefetch(source, start, end, prepare=runner.prepare)
+        for frame, _, fp in runner.stream(items, runner.default_in_flight()):
             frames.append(fp)
             if writer is not None:
                 writer.write(draw_frame(frame.image, fp, est.joint_set))

@@ -11,7 +11,9 @@ import math
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -397,14 +399,67 @@ class PoseRunner:
         tracks = self.tracker.boxes(frame)
         t1 = time.perf_counter()
         fp = self.estimator.estimate(frame, [(t.id, t.bbox) for t in tracks], prepared)
+        return self._finish(frame, fp, t0, (t1 - t0) * 1e3)
+
+    def _finish(self, frame: Frame, fp: FramePoses, t0: float, detect_ms: float) -> FramePoses:
         self.tracker.update(frame, [(p.track_id, p.keypoints_2d) for p in fp.people])
         t2 = time.perf_counter()
         if self.smoother is not None:
             fp = self.smoother.smooth(fp)
         t3 = time.perf_counter()
-        timings = {"detect": (t1 - t0) * 1e3, **fp.timings_ms, "smooth": (t3 - t2) * 1e3}
+        timings = {"detect": detect_ms, **fp.timings_ms, "smooth": (t3 - t2) * 1e3}
         timings["total"] = (t3 - t0) * 1e3
         return replace(fp, timings_ms=timings)
+
+    def default_in_flight(self) -> int:
+        """How many frames `stream` runs at once: 2 on a CPU with a fixed box (and at least
+        two intra-op threads to share), else 1."""
+        cpu = self.estimator.model.device.type == "cpu"
+        return 2 if cpu and self.tracker.is_fixed and torch.get_num_threads() >= 2 else 1
+
+    def stream(
+        self, items: Iterable[tuple[Frame, float, Crops | None]], in_flight: int = 1
+    ) -> Iterator[tuple[Frame, float, FramePoses]]:
+        """(frame, decode ms, poses) for each (frame, decode ms, prepared) of `prefetch`, in
+        order.
+
+        With `in_flight` > 1 and a fixed box (the next frame's boxes need not wait for this
+        frame's poses), that many frames go through the network at once, each in its own
+        thread with an equal share of torch's intra-op threads. On a CPU this is what lets
+        the decoding thread overlap: a network split over both cores waits at every layer
+        for the slower core, so a decoder taking one core's time stalls both; independent
+        frames only slow the one that shares its core (benchmarks/RESULTS.md). Tracking,
+        smoothing and the order of results stay sequential; the per-frame "model" time is
+        then one frame's latency on its share of the cores.
+        """
+        if in_flight <= 1 or not self.tracker.is_fixed:
+            for frame, ms, prepared in items:
+                yield frame, ms, self.process(frame, prepared)
+            return
+        threads = torch.get_num_threads()
+        boxes = [(t.id, t.bbox) for t in self.tracker.tracks]
+        pending: deque[tuple[Frame, float, float, Future]] = deque()
+        pool = ThreadPoolExecutor(
+            in_flight,
+            thread_name_prefix="posescope-infer",
+            initializer=torch.set_num_threads,
+            initargs=(max(1, threads // in_flight),),
+        )
+        try:
+            for frame, ms, prepared in items:
+                job = pool.submit(self.estimator.estimate, frame, boxes, prepared)
+                pending.append((frame, ms, time.perf_counter(), job))
+                if len(pending) >= in_flight:
+                    done, done_ms, t0, job = pending.popleft()
+                    yield done, done_ms, self._finish(done, job.result(), t0, 0.0)
+            while pending:
+                done, done_ms, t0, job = pending.popleft()
+                yield done, done_ms, self._finish(done, job.result(), t0, 0.0)
+        finally:
+            for *_, job in pending:
+                job.cancel()
+            pool.shutdown(wait=True)
+            torch.set_num_threads(threads)
 
     def reset(self) -> None:
         """Forget motion state (after a seek): the next frame is detected afresh."""

@@ -157,9 +157,10 @@ class VideoSource(Source):
 
     seekable = True
 
-    def __init__(self, path: str | Path, *, seek: str = "auto") -> None:
+    def __init__(self, path: str | Path, *, seek: str = "auto", decode_threads: int = 0) -> None:
         if seek not in ("auto", "decode"):
             raise ValueError(f"seek must be 'auto' or 'decode', not {seek!r}")
+        self._decode_threads = int(decode_threads)
         p = Path(path).expanduser()
         self.path = str(p)
         self.name = p.name
@@ -190,7 +191,8 @@ class VideoSource(Source):
         self.frame_count = header_count if header_count > 0 else self._count_frames()
 
     def _open(self) -> cv2.VideoCapture:
-        cap = cv2.VideoCapture(self.path, cv2.CAP_FFMPEG)
+        params = [cv2.CAP_PROP_N_THREADS, self._decode_threads] if self._decode_threads else []
+        cap = cv2.VideoCapture(self.path, cv2.CAP_FFMPEG, params)
         if not cap.isOpened():
             cap.release()
             cap = cv2.VideoCapture(self.path)  # any other backend that may know the format
@@ -628,11 +630,14 @@ def _is_image_file(path: Path) -> bool:
         return False
 
 
-def open_source(spec: str | Path, *, replay_speed: float = 1.0) -> Source:
+def open_source(spec: str | Path, *, replay_speed: float = 1.0, decode_threads: int = 0) -> Source:
     """Open a source from a user string.
 
     "camera:N" -> CameraSource, "replay:PATH" -> ReplaySource, a folder -> FolderSource, a file
     whose content decodes as an image -> ImageSource, any other file -> VideoSource.
+    `decode_threads` is FFmpeg's thread count for video files (0: its own choice). One thread
+    when the network runs on the same CPU: FFmpeg's frame threads cost 35% more CPU per
+    1080p H.264 frame (5.0 against 3.7 ms, benchmarks/RESULTS.md), taken from the network.
     """
     if isinstance(spec, str):
         text = spec.strip()
@@ -651,7 +656,7 @@ def open_source(spec: str | Path, *, replay_speed: float = 1.0) -> Source:
         return FolderSource(p)
     if _is_image_file(p) or p.suffix.lower() in IMAGE_EXTENSIONS:
         return ImageSource(p)  # decodes the content; a non-image gets a clear SourceError
-    return VideoSource(p)
+    return VideoSource(p, decode_threads=decode_threads)
 
 
 def list_cameras(max_index: int = 5, *, opener: Callable[[int], Any] | None = None) -> list[int]:

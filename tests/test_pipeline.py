@@ -347,3 +347,63 @@ def test_prefetch_skips_to_start_on_a_non_seekable_source() -> None:
     assert [f.index for f, _, _ in out] == [3, 4, 5]
     assert [p for _, _, p in out] == [3, 4, 5]
     assert prepared == [3, 4, 5]  # frames before start are read past, not prepared
+
+
+def test_stream_with_frames_in_flight_equals_one_at_a_time(tmp_path) -> None:
+    """Two frames through the network at once (a fixed box on CPU): the same poses, smoothed
+    in the same order, and torch's thread count restored afterwards."""
+    from core.person import PeopleDetector, PersonTracker
+    from core.smoothing import PoseSmoother
+    from core.sources import open_source
+
+    est = estimator_for(tmp_path)
+
+    def run(in_flight: int) -> list:
+        runner = PoseRunner(est, PersonTracker.fixed(BOX), PoseSmoother())
+        with open_source(POSE2SIM, decode_threads=1) as src:
+            items = prefetch(src, 5, 14, prepare=runner.prepare)
+            return list(runner.stream(items, in_flight))
+
+    threads = torch.get_num_threads()
+    one, two = run(1), run(2)
+    assert torch.get_num_threads() == threads
+    assert [f.index for f, _, _ in two] == list(range(5, 14))
+    assert [fp.index for _, _, fp in two] == list(range(5, 14))
+    for (_, _, a), (_, _, b) in zip(one, two, strict=True):
+        (pa,), (pb,) = a.people, b.people
+        np.testing.assert_allclose(pa.keypoints_2d, pb.keypoints_2d, atol=1e-3)
+        np.testing.assert_allclose(pa.keypoints_3d_mm, pb.keypoints_3d_mm, atol=1e-2)
+    assert {"model", "smooth", "total"} <= set(two[0][2].timings_ms)
+    # the default: 2 on a CPU with a fixed box; tracking needs each frame's poses first
+    fixed = PoseRunner(est, PersonTracker.fixed(BOX))
+    assert fixed.default_in_flight() == (2 if torch.get_num_threads() >= 2 else 1)
+    assert PoseRunner(est, PersonTracker(PeopleDetector())).default_in_flight() == 1
+
+
+def test_stream_hands_worker_errors_to_the_caller_and_stops_cleanly(tmp_path, monkeypatch) -> None:
+    from core.person import PersonTracker
+
+    est = estimator_for(tmp_path)
+    runner = PoseRunner(est, PersonTracker.fixed(BOX))
+    frames = [(read_frame(0), 0.0, None)] * 4
+    calls = []
+    real = est.estimate
+
+    def flaky(frame, boxes, crops=None):
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("out of memory")
+        return real(frame, boxes, crops)
+
+    monkeypatch.setattr(est, "estimate", flaky)
+    threads = torch.get_num_threads()
+    got = []
+    with pytest.raises(RuntimeError, match="out of memory"):
+        for item in runner.stream(iter(frames), 2):
+            got.append(item)
+    assert len(got) == 2 and torch.get_num_threads() == threads
+    # a consumer that stops early: the pool is shut down, threads restored
+    stream = runner.stream(iter([(read_frame(0), 0.0, None)] * 6), 2)
+    next(stream)
+    stream.close()
+    assert torch.get_num_threads() == threads

@@ -418,3 +418,17 @@ def test_bad_inputs_raise_source_error_quickly(tmp_path: Path) -> None:
     fake_png = tmp_path / "fake.png"
     fake_png.write_text("not a png")
     assert "image" in str(_assert_quick(lambda: open_source(fake_png)))
+
+
+def test_video_decoded_with_one_ffmpeg_thread_is_the_same() -> None:
+    """decode_threads=1 (what a CPU pipeline uses) gives the same pixels, sequential and seeked."""
+    from core.sources import open_source
+
+    media = Path(__file__).resolve().parents[2] / "shared" / "media" / "pose2sim_cam01.mp4"
+    with open_source(media) as auto, open_source(media, decode_threads=1) as one:
+        assert one._cap.get(cv2.CAP_PROP_N_THREADS) == 1
+        for _ in range(5):
+            a, b = auto.read(), one.read()
+            assert a.index == b.index and np.array_equal(a.image, b.image)
+        assert np.array_equal(auto.get(40).image, one.get(40).image)
+        assert np.array_equal(auto.get(12).image, one.get(12).image)
