@@ -222,7 +222,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         return 1
 
 
-COMPILE_HELP = "torch.compile the network (faster; ~20 s to compile, needs a C++ compiler on CPU)"
+COMPILE_HELP = (
+    "torch.compile the network (~20 s to compile, a C++ compiler on CPU; there the default"
+    " oneDNN form is faster: benchmarks/RESULTS.md)"
+)
 
 
 def _report_compile(est) -> None:

@@ -111,7 +111,7 @@ class EstimatorConfig:
     root_depth_mm: float | None = None  # fixed root depth; else RootNet; else the box prior
     upsample: tuple[bool, ...] | None = None  # override the head's upsampling convention
     input_size: tuple[int, int] | None = None  # override the input (h, w)
-    compile: bool = False  # torch.compile (inductor): faster, ~20 s to compile on first use
+    compile: bool = False  # torch.compile (inductor); ~20 s to compile; on CPU slower than default
 
 
 @dataclass

@@ -83,8 +83,8 @@ class SettingsPanel(QScrollArea):
         form.addRow("", self.flip)
         self.compile = QCheckBox("Compile (torch.compile)")
         self.compile.setToolTip(
-            "A little faster (3-16% on CPU); the first build takes ~20 s longer and needs a"
-            " C++ compiler on CPU"
+            "torch.compile instead of the default form: on a CPU the default (oneDNN) form is"
+            " faster; the first build takes ~20 s longer and needs a C++ compiler"
         )
         self.compile.setChecked(s.compile)
         form.addRow("", self.compile)
