@@ -2,12 +2,14 @@
 
     python benchmarks/steps.py [--variants XS,M] [--iters 40] [--inductor] [--out FILE]
 
-Steps: eager (the published code path: unfused BN, NCHW, normalised float input) ->
-BN and input normalisation folded (NCHW) -> + channels-last -> + TorchScript
-optimize_for_inference (the traced form: the engine's fallback) -> the oneDNN program called
-from Python (weights packed once, ReLU and residual adds fused into the convolutions, the
-heatmap layer as one GEMM with its bias inside) -> + the program TorchScript-compiled (the
-engine) -> optionally torch.compile/inductor with freezing (needs a C++ compiler, ~20 s).
+Steps: eager (the published code path: unfused BN, NCHW, normalised float input, the
+published soft-argmax) -> soft-argmax with x and y from the 2D marginal (two passes over the
+volume instead of three) -> BN and input normalisation folded (NCHW) -> + channels-last ->
++ TorchScript optimize_for_inference (the traced form: the engine's fallback) -> the oneDNN
+program called from Python (weights packed once, ReLU and residual adds fused into the
+convolutions, the heatmap layer as one GEMM with its bias inside) -> + the program
+TorchScript-compiled (the engine) -> optionally torch.compile/inductor with freezing (needs a
+C++ compiler, ~20 s).
 Calls are interleaved so that load on the machine drifts over every step alike. Batch 1.
 Every step runs with freed memory kept (`keep_freed_memory`, process-wide, set first).
 """
@@ -61,6 +63,7 @@ def steps_for(name: str, iters: int, inductor: bool) -> dict:
     from_python._program = _onednn_program  # the same program, uncompiled
     steps = {
         "eager (baseline)": lambda: net(x),
+        "soft-argmax from the 2D marginal": lambda: soft_argmax(net.heatmaps(x), j, d),
         "BN + normalisation folded": lambda: soft_argmax(folded_nchw(raw.contiguous()), j, d),
         "+ channels-last": lambda: soft_argmax(folded_cl(raw), j, d),
         "+ optimize_for_inference (traced)": lambda: soft_argmax(prepacked(raw), j, d),

@@ -201,6 +201,19 @@ def soft_argmax(heatmaps: torch.Tensor, joint_num: int, depth_dim: int) -> torch
     return soft_argmax_peak(heatmaps, joint_num, depth_dim)[0]
 
 
+def soft_argmax_published(heatmaps: torch.Tensor, joint_num: int, depth_dim: int) -> torch.Tensor:
+    """`soft_argmax` written as the published code writes it: each of the three marginals
+    summed from the whole volume. Same values; what the plain network (the baseline) runs."""
+    n, _, h, w = heatmaps.shape
+    p = F.softmax(heatmaps.float().reshape(n, joint_num, depth_dim * h * w), dim=2)
+    p = p.reshape(n, joint_num, depth_dim, h, w)
+    dev = heatmaps.device
+    x = (p.sum(dim=(2, 3)) * torch.arange(w, device=dev, dtype=p.dtype)).sum(-1)
+    y = (p.sum(dim=(2, 4)) * torch.arange(h, device=dev, dtype=p.dtype)).sum(-1)
+    z = (p.sum(dim=(3, 4)) * torch.arange(depth_dim, device=dev, dtype=p.dtype)).sum(-1)
+    return torch.stack((x, y, z), dim=2)
+
+
 class PoseNetwork(nn.Module):
     """Backbone + head + soft-argmax: image (N, 3, H, W) -> (N, J, 3) heatmap coordinates."""
 
@@ -218,7 +231,7 @@ class PoseNetwork(nn.Module):
         return self.head(self.backbone(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return soft_argmax(self.heatmaps(x), self.arch.joint_num, self.arch.depth_dim)
+        return soft_argmax_published(self.heatmaps(x), self.arch.joint_num, self.arch.depth_dim)
 
 
 class RootNetwork(nn.Module):

@@ -12,7 +12,7 @@ import torch
 
 from core.checkpoint import open_checkpoint
 from core.identify import identify_checkpoint
-from core.model import soft_argmax, soft_argmax_peak
+from core.model import soft_argmax, soft_argmax_peak, soft_argmax_published
 from core.pipeline import (
     Estimator,
     EstimatorConfig,
@@ -158,6 +158,12 @@ def test_soft_argmax_round_trip() -> None:
             logits[n, k * d : (k + 1) * d] = -dist2 / (2 * 0.6**2)
     got = soft_argmax(torch.from_numpy(logits), j, d).numpy()
     assert np.abs(got - pts).max() < 1e-2
+    # the engine's two-pass form, the published three-pass form (the plain network's) and
+    # the test's own copy of the published code agree
+    random = torch.from_numpy(rng.normal(0, 3, (2, j * d, h, w)).astype(np.float32))
+    ours = soft_argmax(random, j, d)
+    assert torch.allclose(ours, soft_argmax_published(random, j, d), atol=1e-5)
+    assert torch.allclose(ours, reference.soft_argmax(random, j, d), atol=1e-5)
 
 
 def test_heatmap_peak_score() -> None:
