@@ -635,9 +635,11 @@ def open_source(spec: str | Path, *, replay_speed: float = 1.0, decode_threads: 
 
     "camera:N" -> CameraSource, "replay:PATH" -> ReplaySource, a folder -> FolderSource, a file
     whose content decodes as an image -> ImageSource, any other file -> VideoSource.
-    `decode_threads` is FFmpeg's thread count for video files (0: its own choice). One thread
-    when the network runs on the same CPU: FFmpeg's frame threads cost 35% more CPU per
-    1080p H.264 frame (5.0 against 3.7 ms, benchmarks/RESULTS.md), taken from the network.
+    `decode_threads` is FFmpeg's thread count for video files (0: its own choice). `run` and
+    `bench` ask for one thread when the network runs on the same CPU: FFmpeg's frame threads
+    cost 35% more CPU per 1080p H.264 frame (5.0 against 3.7 ms, benchmarks/RESULTS.md),
+    taken from the network. The app keeps FFmpeg's choice: seeking (scrubbing) is faster
+    with its threads (166 against 235 ms to frame 90 of the Pose2Sim video).
     """
     if isinstance(spec, str):
         text = spec.strip()
