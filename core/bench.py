@@ -255,7 +255,7 @@ def run_bench(args: argparse.Namespace) -> int:
     mo = result["model_only"]
     b1 = mo["batches"]["1"]
     cpu, threads = result["machine"]["cpu"], torch.get_num_threads()
-    print(f"{ident.title} on {mo['device']} ({cpu}, {threads} threads)")
+    print(f"{ident.title} on {mo['device']} ({cpu}, {threads} threads), engine form {mo['form']}")
     print(f"{'batch':>5} {'baseline med':>13} {'engine med':>11} {'engine p90':>11} {'ratio':>6} "
           f"{'paired':>6} {'img/s':>7} {'max diff':>9}")  # fmt: skip
     for b, row in mo["batches"].items():

@@ -199,13 +199,17 @@ def test_bench_writes_json(xs, tmp_path, capsys) -> None:
     assert b1["paired_ratio"] > 0 and b1["ratio"] > 0
     assert b1["engine"]["median_ms"] > 0 and b1["baseline"]["p90_ms"] >= b1["baseline"]["median_ms"]
     assert doc["model_only"]["best_batch"] in (1, 2)
+    assert doc["model_only"]["form"] == "onednn"
     e2e = doc["end_to_end"]
     assert e2e["frames"] == 5 and e2e["fps"] > 0
     assert e2e["paired_ratio"] > 0 and e2e["paired_model_only_fps"] > 0
+    assert e2e["in_flight"] == 2 and e2e["decode_threads"] == 1  # a fixed box, on a CPU
+    assert e2e["paired_ratio_same_parallelism"] > 0
     assert {"video decode (overlapped)", "detect", "crop", "model", "decode", "smooth"} <= set(
         e2e["stages_median_ms"]
     )
-    assert "end-to-end" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "end-to-end" in out and "engine form onednn" in out
 
 
 def test_console_entry_without_display_does_not_import_qt(xs) -> None:
