@@ -560,7 +560,7 @@ def keep_freed_memory() -> bool:
             _HEAP_KEPT = bool(
                 mallopt(m_mmap_threshold, 1 << 30) and mallopt(m_trim_threshold, 1 << 30)
             )
-        except (OSError, AttributeError):  # not glibc (macOS, Windows, musl)
+        except (OSError, AttributeError, TypeError):  # not glibc (macOS, Windows, musl)
             pass
     return _HEAP_KEPT
 
