@@ -502,7 +502,9 @@ class MainWindow(QMainWindow):
         model, runner = built
         self.model = model
         self._install_runner(runner)
-        self.status.set_device(model.estimator.device, model.settings.fp16)
+        self.status.set_device(
+            model.estimator.device, model.settings.fp16, model.estimator.model.form
+        )
         self.arch_panel.set_identification(
             model.ident,
             overridden=model.settings.upsample is not None,

@@ -16,6 +16,15 @@ STAGES: tuple[str, ...] = ("detect", "crop", "model", "decode", "smooth", "total
 HISTORY = 240
 
 
+# InferenceModel.form -> what the device badge says, and its tooltip
+ENGINE_FORMS = {
+    "onednn": ("oneDNN", "fused oneDNN program (the fast CPU form)"),
+    "torchscript": ("TorchScript", "traced TorchScript (the CPU fallback form)"),
+    "compiled": ("compiled", "torch.compile"),
+    "folded": ("", "folded network, eager"),
+}
+
+
 class StatusPanel(QWidget):
     """Shows how fast the pipeline runs; `add_timings` after each computed frame."""
 
@@ -80,11 +89,17 @@ class StatusPanel(QWidget):
         """What the workers are busy with ('' when idle)."""
         self.activity_label.setText(text)
 
-    def set_device(self, device: str | None, fp16: bool = False) -> None:
+    def set_device(self, device: str | None, fp16: bool = False, form: str | None = None) -> None:
         if not device:
             self.device_label.setText("no model")
+            self.device_label.setToolTip("")
             return
-        self.device_label.setText(f"{device}{' · fp16' if fp16 else ''}")
+        short, long = ENGINE_FORMS.get(form or "", ("", ""))
+        parts = [device] + (["fp16"] if fp16 else []) + ([short] if short else [])
+        self.device_label.setText(" · ".join(parts))
+        self.device_label.setToolTip(
+            f"The network runs on {device}" + (f" as {long}" if long else "")
+        )
 
     def add_timings(self, timings_ms: dict[str, float] | None, latency_ms: float, dropped: int = 0):
         """Record one computed frame: its stage timings and the request-to-result latency."""

@@ -48,7 +48,8 @@ def test_dropped_checkpoint_fills_the_panel(qtbot, window, ckpt_files) -> None:
     assert panel.fields["wrapper"].text() == "network"
     assert len(panel.upsample_boxes) == 3
     assert [b.isChecked() for b in panel.upsample_boxes] == [True, True, False]
-    assert window.status.device_label.text().startswith("cpu")
+    assert window.status.device_label.text() == "cpu · oneDNN"  # the fused CPU form runs
+    assert "oneDNN program" in window.status.device_label.toolTip()
     assert window.model is not None and window.model.ident.variant == "XS"
     # the model is ready for a source: the hint now asks for one
     assert "video" in window.video_view.hint.text()
