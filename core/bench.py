@@ -16,7 +16,6 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +24,7 @@ import torch
 from core.checkpoint import open_checkpoint
 from core.identify import identify_checkpoint
 from core.model import bgr_to_input, build_model, load_weights
-from core.pipeline import Estimator, EstimatorConfig, PoseRunner, prefetch
+from core.pipeline import Estimator, EstimatorConfig, PoseRunner, inference_threads, prefetch
 
 
 def _sync(device: torch.device) -> None:
@@ -134,16 +133,11 @@ def model_only(est: Estimator, net: torch.nn.Module, iters: int, batches: list[i
 def in_flight_fps(model, crop: np.ndarray, calls: int, in_flight: int) -> float:
     """Model-only frames per second with `in_flight` calls at once, each in its own thread
     with an equal share of the intra-op threads (how `PoseRunner.stream` runs frames)."""
-    threads = torch.get_num_threads()
-    with ThreadPoolExecutor(
-        in_flight, initializer=torch.set_num_threads, initargs=(max(1, threads // in_flight),)
-    ) as pool:
+    with inference_threads(in_flight) as pool:
         list(pool.map(lambda _: model(crop), range(in_flight)))  # threads up, warm
         t = time.perf_counter()
         list(pool.map(lambda _: model(crop), range(calls)))
-        elapsed = time.perf_counter() - t
-    torch.set_num_threads(threads)
-    return calls / elapsed
+        return calls / (time.perf_counter() - t)
 
 
 def end_to_end(

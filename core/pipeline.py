@@ -14,6 +14,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -373,6 +374,24 @@ def prefetch(
         thread.join(timeout=2.0)
 
 
+@contextmanager
+def inference_threads(n: int) -> Iterator[ThreadPoolExecutor]:
+    """A pool of `n` threads for network calls, each with an equal share of torch's intra-op
+    threads; on exit, pending calls are cancelled and torch's thread count is restored."""
+    threads = torch.get_num_threads()
+    pool = ThreadPoolExecutor(
+        n,
+        thread_name_prefix="posescope-infer",
+        initializer=torch.set_num_threads,
+        initargs=(max(1, threads // n),),
+    )
+    try:
+        yield pool
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        torch.set_num_threads(threads)
+
+
 class PoseRunner:
     """Per-frame driver: where the people are (tracker) -> estimator -> smoothing."""
 
@@ -436,30 +455,21 @@ class PoseRunner:
             for frame, ms, prepared in items:
                 yield frame, ms, self.process(frame, prepared)
             return
-        threads = torch.get_num_threads()
         boxes = [(t.id, t.bbox) for t in self.tracker.tracks]
         pending: deque[tuple[Frame, float, float, Future]] = deque()
-        pool = ThreadPoolExecutor(
-            in_flight,
-            thread_name_prefix="posescope-infer",
-            initializer=torch.set_num_threads,
-            initargs=(max(1, threads // in_flight),),
-        )
-        try:
+
+        def finish() -> tuple[Frame, float, FramePoses]:
+            frame, ms, t0, job = pending.popleft()
+            return frame, ms, self._finish(frame, job.result(), t0, 0.0)
+
+        with inference_threads(in_flight) as pool:
             for frame, ms, prepared in items:
                 job = pool.submit(self.estimator.estimate, frame, boxes, prepared)
                 pending.append((frame, ms, time.perf_counter(), job))
                 if len(pending) >= in_flight:
-                    done, done_ms, t0, job = pending.popleft()
-                    yield done, done_ms, self._finish(done, job.result(), t0, 0.0)
+                    yield finish()
             while pending:
-                done, done_ms, t0, job = pending.popleft()
-                yield done, done_ms, self._finish(done, job.result(), t0, 0.0)
-        finally:
-            for *_, job in pending:
-                job.cancel()
-            pool.shutdown(wait=True)
-            torch.set_num_threads(threads)
+                yield finish()
 
     def reset(self) -> None:
         """Forget motion state (after a seek): the next frame is detected afresh."""
@@ -475,6 +485,7 @@ __all__ = [
     "PoseRunner",
     "RootDepthModel",
     "crop_transform",
+    "inference_threads",
     "pixel_to_camera",
     "prefetch",
     "process_bbox",
