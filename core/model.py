@@ -458,7 +458,12 @@ class _FusedPoseNet(nn.Module):
 
 
 def fuse(net: PoseNetwork) -> nn.Module:
-    """The heatmap network (image -> logits) with every foldable BatchNorm folded."""
+    """The heatmap network (image -> logits) with every foldable BatchNorm folded.
+
+    Works on a copy: the result shares no parameters with `net`, so moving or casting it
+    (`.to("cuda", torch.float16)`) leaves `net` as it was.
+    """
+    net = copy.deepcopy(net)
     with torch.no_grad():
         if net.arch.backbone_type == "convnext-bn":
             return _FusedConvNeXtPose(net).eval()
@@ -749,6 +754,10 @@ def bgr_to_input(crops: torch.Tensor | np.ndarray) -> torch.Tensor:
     return (t - mean) / std
 
 
+# Where fp16=True takes effect (CPU half convolutions are slower than fp32 ones).
+_HALF_DEVICES: tuple[str, ...] = ("cuda", "mps")
+
+
 class InferenceModel:
     """A loaded pose network in its fast form.
 
@@ -781,7 +790,7 @@ class InferenceModel:
     ):
         self.arch = net.arch
         self.device = resolve_device(device)
-        self.fp16 = bool(fp16) and self.device.type in ("cuda", "mps")
+        self.fp16 = bool(fp16) and self.device.type in _HALF_DEVICES
         self.dtype = torch.float16 if self.fp16 else torch.float32
         folded = fuse_with_input(net).to(self.device, self.dtype, memory_format=torch.channels_last)
         self.net: nn.Module = folded
@@ -795,7 +804,7 @@ class InferenceModel:
             if self.compiled:
                 self.form = "compiled"
                 return
-        if optimize and self.device.type == "cpu":
+        if optimize and self.device.type == "cpu" and not self.fp16:
             fast = _onednn_form(folded, self.arch)
             self.net = fast if fast is not None else _optimize_cpu(folded, self.arch)
             self.optimized = self.net is not folded

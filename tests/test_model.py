@@ -280,3 +280,48 @@ print((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 5)
         faults[mode] = float(out.stdout.split()[-1])
     assert faults["default"] > 500, faults
     assert faults["keep"] < 0.1 * faults["default"], faults
+
+
+@pytest.mark.parametrize("kind", ["convnext", "posenet"])
+def test_fast_forms_leave_the_given_network_as_it_was(kind: str) -> None:
+    """The folded form is built from a copy: moving or casting it (what a GPU/fp16 engine
+    does) must not move or cast the caller's network, e.g. an eager baseline beside it."""
+    from core.model import fuse_with_input
+
+    if kind == "convnext":
+        _, net = rebuilt(factory.state_dict_for("XS", seed=2))
+    else:
+        ref = reference.randomize_(reference.make_posenet(50), seed=2).eval()
+        _, net = rebuilt({k: v.clone() for k, v in ref.state_dict().items()})
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    fuse_with_input(net).half()
+    InferenceModel(net, "cpu")
+    after = net.state_dict()
+    assert {k: v.dtype for k, v in after.items()} == {k: v.dtype for k, v in before.items()}
+    assert all(torch.equal(after[k], v) for k, v in before.items())
+    with torch.no_grad():
+        assert net(reference_input(crops(1))).shape == (1, 18, 3)
+
+
+def test_half_precision_form_as_a_gpu_runs_it(monkeypatch) -> None:
+    """fp16 applies on CUDA/MPS only; let it apply on this CPU to run that code path: the
+    folded channels-last network in half, uint8 crops cast on the device, the soft-argmax
+    in fp32. Also: fp16 on a CPU (the default) stays fp32 in the oneDNN form."""
+    import core.model as core_model
+
+    _, net = rebuilt(factory.state_dict_for("XS", seed=4))
+    c = crops(2)
+    with torch.no_grad():
+        want = net(reference_input(c))
+    assert InferenceModel(net, "cpu", fp16=True).form == "onednn"  # ignored on a CPU
+
+    monkeypatch.setattr(core_model, "_HALF_DEVICES", ("cuda", "mps", "cpu"))
+    model = InferenceModel(net, "cpu", fp16=True)
+    assert model.fp16 and model.form == "folded"  # what runs on a GPU: no CPU-only form
+    assert {p.dtype for p in model.net.parameters()} == {torch.float16}
+    coords, peaks = model.coords_and_peaks(c)
+    assert coords.dtype == peaks.dtype == torch.float32
+    err = (coords - want).abs()
+    # half precision: close to fp32 (random weights, 32x32x32 grid), but not bit-equal
+    assert float(err.max()) < 0.5 and float(err.mean()) < 0.1
+    assert float(err.max()) > 0.0
