@@ -169,6 +169,28 @@ def test_run_bad_inputs(xs, tmp_path, capsys) -> None:
     assert "Traceback" not in capsys.readouterr().err
 
 
+def test_run_and_bench_refuse_wrong_checkpoints_and_arguments(xs, tmp_path, capsys) -> None:
+    """One `error: FILE: reason` line and exit 1, never a traceback."""
+    notes = tmp_path / "ConvNeXtPose_M.pth"
+    notes.write_text("renamed notes, not a checkpoint")
+    root = factory.save_torch_zip({"network": factory.make_rootnet_sd(seed=3)}, tmp_path / "r.pth")
+    for ckpt, why in [
+        (notes, "ConvNeXtPose_M.pth"),
+        (root, "RootNet checkpoint (root depth only)"),
+    ]:
+        assert run("run", ckpt, POSE2SIM, "--frames", "0:1") == 1
+        assert run("bench", ckpt, "--device", "cpu", "--iters", "1", "--batches", "1") == 1
+        err = capsys.readouterr().err
+        assert err.count("error: ") == 2 and why in err and "Traceback" not in err
+    for bad, says in [
+        (["--bbox", "a,b,c,d"], "numbers"),
+        (["--focal", "1500,1500,9"], "2 values"),
+        (["--frames", "x:3"], "START:END"),
+    ]:
+        with pytest.raises(SystemExit, match=says):
+            run("run", xs, POSE2SIM, *bad)
+
+
 def test_bench_writes_json(xs, tmp_path, capsys) -> None:
     out = tmp_path / "bench.json"
     box = ",".join(str(v) for v in BOX)

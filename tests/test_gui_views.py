@@ -172,3 +172,40 @@ def test_timeline_labels_and_signals(qtbot, app) -> None:
     tl.set_source(None, 30.0, live=True)
     assert tl.live_label.isVisibleTo(tl) and not tl.slider.isVisibleTo(tl)
     assert format_time(62.5) == "1:02.50"
+
+
+def test_export_dialog_names_files_and_refuses_what_it_cannot_write(
+    qtbot, app, monkeypatch, tmp_path
+) -> None:
+    from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFileDialog
+
+    from gui.export_dialog import ExportDialog
+
+    dialog = ExportDialog(str(tmp_path / "clip.mp4"))
+    qtbot.addWidget(dialog)
+    export = dialog.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Ok)
+    assert export.text() == "Export"
+    # defaults beside the video: poses on, overlay off
+    req = dialog.request()
+    assert req.poses_path == str(tmp_path / "clip_poses.json") and req.video_path is None
+
+    dialog.poses_check.setChecked(False)
+    export.click()
+    assert "Choose" in dialog.error.text() and dialog.result() != QDialog.DialogCode.Accepted
+    dialog.poses_check.setChecked(True)
+    dialog.poses_path.setText(str(tmp_path / "poses.txt"))
+    export.click()
+    assert ".json, .csv or .npz" in dialog.error.text()
+    assert dialog.result() != QDialog.DialogCode.Accepted
+
+    # Browse… fills the field with what the save dialog returns (cancelled: unchanged)
+    answers = iter([(str(tmp_path / "p.npz"), ""), ("", ""), (str(tmp_path / "o.avi"), "")])
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: next(answers))
+    dialog._browse_poses()
+    dialog._browse_poses()
+    dialog.video_check.setChecked(True)
+    dialog._browse_video()
+    export.click()
+    assert dialog.result() == QDialog.DialogCode.Accepted
+    req = dialog.request()
+    assert req.poses_path == str(tmp_path / "p.npz") and req.video_path == str(tmp_path / "o.avi")
