@@ -396,7 +396,9 @@ class _LiveSource(Source):
 
     read() blocks until a frame newer than the last one returned exists and returns it; frames
     that were overwritten before being read count in `dropped`. A producer that stops delivering
-    for `stall_timeout` seconds ends the stream (None) instead of blocking forever.
+    for `stall_timeout` seconds ends the stream (None) instead of blocking forever. Once the
+    stream has ended, `end_reason` says why, in words for the user ("it reached the last frame",
+    "10 failed reads in a row", ...); None while it runs, or when close() ended it.
     """
 
     is_live = True
@@ -413,6 +415,7 @@ class _LiveSource(Source):
         self._thread: threading.Thread | None = None
         self.dropped = 0  # frames never returned by read()
         self.delivered = 0  # frames returned by read()
+        self.end_reason: str | None = None
         self._t0 = time.monotonic()
 
     def start(self) -> None:
@@ -427,8 +430,9 @@ class _LiveSource(Source):
     def _run_guarded(self) -> None:
         try:
             self._run()
-        except Exception:  # the consumer sees the end of the stream, the log says why
+        except Exception as exc:  # the consumer sees the end of the stream, the log says why
             log.exception("%s: frame producer failed", self.name)
+            self._ended(f"reading failed ({type(exc).__name__}: {exc})")
         finally:
             with self._cond:
                 self._finished = True
@@ -436,6 +440,12 @@ class _LiveSource(Source):
 
     def _run(self) -> None:
         raise NotImplementedError
+
+    def _ended(self, reason: str) -> None:
+        """The producer says why it stops (the first reason given stands)."""
+        with self._cond:
+            if self.end_reason is None and not self._stop.is_set():
+                self.end_reason = reason
 
     def _publish(self, frame: Frame, skipped: int = 0) -> None:
         with self._cond:
@@ -456,6 +466,8 @@ class _LiveSource(Source):
                     log.warning(
                         "%s: no frame for %.1f s, ending the stream", self.name, self.stall_timeout
                     )
+                    if self.end_reason is None:
+                        self.end_reason = f"no frame for {self.stall_timeout:g} s"
                     self._finished = True
                     self._stop.set()
                     return None
@@ -558,6 +570,7 @@ class CameraSource(_LiveSource):
                 fails += 1
                 if fails >= self.fail_limit:
                     log.warning("%s: %d failed reads in a row, ending the stream", self.name, fails)
+                    self._ended(f"{fails} failed reads in a row")
                     return
                 time.sleep(0.02)
                 continue
@@ -603,6 +616,7 @@ class ReplaySource(_LiveSource):
                 wait = total / rate - (time.monotonic() - self._t0)
                 if wait > 0:
                     self._stop.wait(wait)
+                self._ended("it reached the last frame")
                 return
             due = int((time.monotonic() - self._t0) * rate)
             if due <= last:
@@ -613,6 +627,7 @@ class ReplaySource(_LiveSource):
                 frame = self._video.get(target)
             except SourceError:
                 log.warning("%s: frame %d does not decode, ending the replay", self.name, target)
+                self._ended(f"frame {target} does not decode")
                 return
             now = time.monotonic() - self._t0
             self._publish(Frame(frame.image, frame.index, now), skipped=target - last - 1)

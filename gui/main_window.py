@@ -684,12 +684,20 @@ class MainWindow(QMainWindow):
             self.pause()
             self.show_message(f"Reading the video failed: {text}", "error")
 
-    @Slot(int)
-    def _capture_ended(self, gen: int) -> None:
-        if gen == self._source_gen:
-            self.playing = False
-            self.timeline.set_playing(False)
-            self.show_message("The live source ended", "info")
+    @Slot(int, str)
+    def _capture_ended(self, gen: int, why: str) -> None:
+        if gen != self._source_gen:
+            return
+        self.playing = False
+        self.timeline.set_playing(False)
+        if (self.source_spec or "").startswith("camera:"):
+            self.show_message(
+                f"{self.source_name.capitalize()} stopped: {why}. Was it unplugged? When it is "
+                "back, open it again from File ▸ Camera.",
+                "warning",
+            )
+        else:
+            self.show_message(f"The {self.source_name} ended: {why}", "info")
 
     @Slot(int, str)
     def _capture_error(self, gen: int, text: str) -> None:

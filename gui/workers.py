@@ -493,7 +493,7 @@ class LiveSource(Protocol):
 class CaptureWorker(QObject):
     """Reads a live source in its own thread; every frame replaces the pending one."""
 
-    sigEnded = Signal(int)  # generation: the source gave no more frames
+    sigEnded = Signal(int, str)  # generation, why: the source gave no more frames
     sigError = Signal(int, str)
     sigCaptureFps = Signal(float)
     finished = Signal()
@@ -532,7 +532,8 @@ class CaptureWorker(QObject):
                     break
                 if frame is None:
                     if not self._abort.is_set():
-                        self.sigEnded.emit(self._generation)
+                        why = getattr(self._source, "end_reason", None)
+                        self.sigEnded.emit(self._generation, why or "no more frames")
                     break
                 if self._paused.is_set():
                     continue

@@ -115,6 +115,40 @@ def test_live_replay_shows_only_the_newest_frames(qtbot, window, ckpt_files) -> 
     window.pause()
 
 
+def test_a_live_replay_that_ends_says_so_and_the_window_goes_on(
+    qtbot, window, ckpt_files, short_video
+) -> None:
+    wait_model(qtbot, window, [ckpt_files["xs"]])
+    window.open_source(f"replay:{short_video}")  # 12 frames at 30 fps: 0.4 s
+    qtbot.waitUntil(lambda: bool(banner_texts(window, "info")), timeout=20000)
+    assert banner_texts(window, "info") == [
+        "The replay of short.avi ended: it reached the last frame"
+    ]
+    assert not window.playing and not window.timeline.playing
+    window.open_source(str(short_video))  # still usable: a video opens and runs
+    wait_shown(qtbot, window, 0)
+
+
+def test_an_unplugged_camera_is_named_and_the_window_goes_on(
+    qtbot, window, ckpt_files, short_video, monkeypatch
+) -> None:
+    from core.sources import CameraSource
+    from tests.test_sources import FakeCapture
+
+    # camera 0 delivers 40 frames, then every read fails: what unplugging it looks like
+    monkeypatch.setattr(CameraSource, "_open_capture", staticmethod(lambda i: FakeCapture(40)))
+    wait_model(qtbot, window, [ckpt_files["xs"]])
+    window.open_source("camera:0")
+    qtbot.waitUntil(lambda: bool(banner_texts(window, "warning")), timeout=20000)
+    (text,) = banner_texts(window, "warning")
+    assert text.startswith("Camera 0 stopped: 10 failed reads in a row. Was it unplugged?")
+    assert "File ▸ Camera" in text
+    assert not window.playing and window.model is not None
+    assert window._shown is not None and window._shown.frame.index < 40  # frames were shown
+    window.open_source(str(short_video))
+    wait_shown(qtbot, window, 0)
+
+
 def test_export_poses_to_json(qtbot, window, ckpt_files, short_video, tmp_path) -> None:
     from gui.engine import ExportRequest
 

@@ -129,9 +129,9 @@ def test_live_frames_newest_wins(qtbot, inference) -> None:
     ended = []
 
     class EndSink(QObject):
-        @Slot(int)
-        def take(self, gen: int) -> None:
-            ended.append(gen)
+        @Slot(int, str)
+        def take(self, gen: int, why: str) -> None:
+            ended.append((gen, why))
 
     end_sink = EndSink()
     capture.sigEnded.connect(end_sink.take)
@@ -143,6 +143,7 @@ def test_live_frames_newest_wins(qtbot, inference) -> None:
     assert indices == sorted(indices)
     assert len(indices) < 40  # most of the 80 frames were dropped
     assert indices[-1] >= 70  # and the newest ones were shown
+    assert ended == [(0, "no more frames")]  # a source that does not say why
 
 
 def test_job_worker_cancels_between_items(qtbot) -> None:

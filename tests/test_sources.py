@@ -282,6 +282,7 @@ def test_replay_drops_frames_for_a_slow_consumer_and_returns_the_newest(tmp_path
         time.sleep(0.05)  # a slow consumer: ~10 frames go by per read
         assert time.monotonic() - t_start < 10
     assert src.read() is None  # and stays ended
+    assert src.end_reason == "it reached the last frame"
     src.close()
     assert indices == sorted(set(indices))
     assert 3 <= len(indices) < 40
@@ -358,13 +359,38 @@ def test_unplugged_camera_ends_the_stream(monkeypatch: pytest.MonkeyPatch) -> No
     with open_source("camera:0") as cam:
         assert cam.is_live and cam.frame_count is None and (cam.width, cam.height) == (32, 24)
         frames = []
+        assert cam.end_reason is None
         while (f := cam.read()) is not None:
             frames.append(f)
+        assert cam.end_reason == "10 failed reads in a row"  # what the app shows
         assert 1 <= len(frames) <= 5
         assert all(b.index > a.index for a, b in itertools.pairwise(frames))
         assert all(b.time >= a.time >= 0 for a, b in itertools.pairwise(frames))
     assert time.monotonic() - t0 < 5
     assert list_cameras(2, opener=lambda i: FakeCapture(1) if i == 1 else None) == [1]
+
+
+def test_a_camera_driver_that_raises_ends_the_stream_with_its_reason(monkeypatch) -> None:
+    class Raising(FakeCapture):
+        def read(self):
+            if self.n >= 3:
+                raise cv2.error("VIDIOC_DQBUF: No such device")
+            return super().read()
+
+    monkeypatch.setattr(CameraSource, "_open_capture", staticmethod(lambda index: Raising(9)))
+    with open_source("camera:0") as cam:
+        frames = list(cam)
+        assert 1 <= len(frames) <= 3
+        assert cam.end_reason.startswith("reading failed (error: ")
+        assert "No such device" in cam.end_reason
+    # closed by its consumer while running: no reason to report
+    monkeypatch.setattr(
+        CameraSource, "_open_capture", staticmethod(lambda index: FakeCapture(10**9))
+    )
+    cam = open_source("camera:0")
+    assert cam.read() is not None
+    cam.close()
+    assert cam.end_reason is None
 
 
 def test_hung_camera_ends_the_stream(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -375,6 +401,7 @@ def test_hung_camera_ends_the_stream(monkeypatch: pytest.MonkeyPatch) -> None:
     while cam.read() is not None:
         pass
     assert time.monotonic() - t0 < 3
+    assert cam.end_reason == "no frame for 0.5 s"
     fake.release_event.set()  # the driver comes back
     cam.close()
     fails = FakeCapture(good=0)
