@@ -189,6 +189,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         if writer is not None:
             writer.close()
         source.close()
+    why = getattr(source, "end_reason", None)  # a live source: why it stopped (unplugged...)
+    if why:
+        print(f"\n{source.name} ended: {why}", file=sys.stderr)
     principal = config.principal or (source.width / 2.0, source.height / 2.0)
     doc = export.run_document(
         est.ident.to_dict(), source.info(), config.focal, principal, est.joint_set, frames

@@ -169,6 +169,21 @@ def test_run_bad_inputs(xs, tmp_path, capsys) -> None:
     assert "Traceback" not in capsys.readouterr().err
 
 
+def test_run_on_a_camera_that_is_unplugged_keeps_what_it_got(
+    xs, tmp_path, capsys, monkeypatch
+) -> None:
+    from core.sources import CameraSource
+    from tests.test_sources import FakeCapture
+
+    monkeypatch.setattr(CameraSource, "_open_capture", staticmethod(lambda i: FakeCapture(30)))
+    out = tmp_path / "live.json"
+    assert run("run", xs, "camera:0", "--bbox", "2,2,20,20", "--out", out) == 0
+    assert "camera 0 ended: 10 failed reads in a row" in capsys.readouterr().err
+    doc = json.loads(out.read_text())
+    assert doc["source"]["path"] == "camera:0" and 1 <= len(doc["frames"]) <= 30
+    assert all(len(f["people"]) == 1 for f in doc["frames"])
+
+
 def test_run_and_bench_refuse_wrong_checkpoints_and_arguments(xs, tmp_path, capsys) -> None:
     """One `error: FILE: reason` line and exit 1, never a traceback."""
     notes = tmp_path / "ConvNeXtPose_M.pth"
