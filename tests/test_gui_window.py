@@ -163,3 +163,28 @@ def test_compile_setting_rebuilds_and_reports_a_failed_compile(
     assert window.model.settings.compile
     assert not window.model.estimator.model.compiled  # fell back, still running
     assert any("Could not compile" in t for t in banner_texts(window, "warning"))
+
+
+def test_a_device_that_is_not_there_is_refused_and_the_model_keeps_running(
+    qtbot, window, ckpt_files, monkeypatch
+) -> None:
+    """Picking CUDA on a machine without it: a clear error, the running model stays, and the
+    settings panel goes back to what runs. (Patched so the test means the same on a GPU.)"""
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    wait_model(qtbot, window, [ckpt_files["xs"]])
+    before = window.model
+    assert window.settings_panel.device.currentData() == "auto"
+    with qtbot.waitSignal(window.sigModelFailed, timeout=30000) as failed:
+        window.settings_panel.device.setCurrentIndex(window.settings_panel.device.findData("cuda"))
+    (text,) = failed.args
+    assert text.startswith(f"Could not build {ckpt_files['xs'].name}: CUDA was asked for")
+    assert "CUDA" in text and text.endswith("still using ConvNeXtPose-XS")
+    assert text in banner_texts(window, "error")
+    assert window.model is before and window.model.estimator.device == "cpu"
+    assert window.settings_panel.device.currentData() == "auto"  # what runs
+    # and it still runs: another setting rebuilds it fine
+    with qtbot.waitSignal(window.sigModelReady, timeout=30000):
+        window.settings_panel.flip.setChecked(True)
+    assert window.model.settings.flip and window.model.settings.device == "auto"
