@@ -383,10 +383,13 @@ def test_a_camera_driver_that_raises_ends_the_stream_with_its_reason(monkeypatch
         assert 1 <= len(frames) <= 3
         assert cam.end_reason.startswith("reading failed (error: ")
         assert "No such device" in cam.end_reason
+
     # closed by its consumer while running: no reason to report
-    monkeypatch.setattr(
-        CameraSource, "_open_capture", staticmethod(lambda index: FakeCapture(10**9))
-    )
+    class Endless(FakeCapture):
+        def read(self):
+            return True, np.zeros((24, 32, 3), np.uint8)
+
+    monkeypatch.setattr(CameraSource, "_open_capture", staticmethod(lambda index: Endless(0)))
     cam = open_source("camera:0")
     assert cam.read() is not None
     cam.close()
