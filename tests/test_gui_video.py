@@ -144,7 +144,8 @@ def test_an_unplugged_camera_is_named_and_the_window_goes_on(
     assert text.startswith("Camera 0 stopped: 10 failed reads in a row. Was it unplugged?")
     assert "File ▸ Camera" in text
     assert not window.playing and window.model is not None
-    assert window._shown is not None and window._shown.frame.index < 40  # frames were shown
+    qtbot.waitUntil(lambda: window._shown is not None, timeout=20000)  # its frames were shown
+    assert window._shown.frame.index < 40
     window.open_source(str(short_video))
     wait_shown(qtbot, window, 0)
 
