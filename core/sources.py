@@ -466,8 +466,7 @@ class _LiveSource(Source):
                     log.warning(
                         "%s: no frame for %.1f s, ending the stream", self.name, self.stall_timeout
                     )
-                    if self.end_reason is None:
-                        self.end_reason = f"no frame for {self.stall_timeout:g} s"
+                    self._ended(f"no frame for {self.stall_timeout:g} s")  # (an RLock)
                     self._finished = True
                     self._stop.set()
                     return None
