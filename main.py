@@ -8,14 +8,43 @@ so the command line works without a display.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Sequence
 
-from core.cli import build_parser
+
+def _checkout_as_package() -> None:
+    """Make this checkout importable as `posescope` (`python main.py`, the tests, benchmarks).
+
+    Installed, the repository root *is* the `posescope` package (pyproject's package-dir); run
+    from a checkout, nothing is installed under that name, or another version is. Registering
+    the root folder as the package keeps every import absolute (`posescope.core...`) and makes
+    the checkout's own code the one that runs.
+    """
+    import importlib.util
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent
+    current = sys.modules.get("posescope")
+    if current is not None and Path(getattr(current, "__file__", "") or "").parent == root:
+        return
+    spec = importlib.util.spec_from_file_location(
+        "posescope", root / "__init__.py", submodule_search_locations=[str(root)]
+    )
+    assert spec is not None and spec.loader is not None
+    package = importlib.util.module_from_spec(spec)
+    sys.modules["posescope"] = package
+    spec.loader.exec_module(package)
+
+
+if not __package__:  # imported or run as a top-level module from a checkout
+    _checkout_as_package()
+
+from posescope.core.cli import build_parser, execute, help_formatter, verbosity_parent  # noqa: E402
 
 
 def cmd_gui(args: argparse.Namespace) -> int:
-    from gui.app import run_gui
+    from posescope.gui.app import run_gui
 
     box = None
     if args.box:
@@ -31,26 +60,37 @@ def cmd_gui(args: argparse.Namespace) -> int:
     )
 
 
+COMMANDS = ("inspect", "run", "bench", "gui")
+# Flags that belong to `posescope` itself, not to the app: they never start the GUI.
+_TOP_FLAGS = re.compile(r"-h|--help|-V|--version|-v+|-q+|--verbose|--quiet")
+
+
 def parser() -> argparse.ArgumentParser:
     p = build_parser()
     sub = next(a for a in p._actions if isinstance(a, argparse._SubParsersAction))
-    g = sub.add_parser("gui", help="the desktop app (the default command)")
+    g = sub.add_parser(
+        "gui", help="the desktop app (the default command)",
+        parents=[verbosity_parent(top=False)], formatter_class=help_formatter,
+    )  # fmt: skip
     g.add_argument("checkpoint", nargs="?", help="a pose checkpoint to load")
     g.add_argument("media", nargs="?", help="a video, image, folder or camera:N")
     g.add_argument("--frame", type=int, help="frame to show first")
-    g.add_argument("--box", help="person box x,y,w,h to estimate in (default: detect people)")
-    g.add_argument("--screenshot", help="render, save a PNG of the whole window and exit")
+    g.add_argument("--box", metavar="X,Y,W,H", help="person box (default: detect people)")
+    g.add_argument("--screenshot", metavar="PNG", help="save a PNG of the window and exit")
     g.set_defaults(func=cmd_gui)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """`posescope [-v|-q] COMMAND ...`; with no command (or a file first) the app starts."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = {"inspect", "run", "bench", "gui"}
-    if not argv or (argv[0] not in commands and argv[0] not in ("-h", "--help")):
-        argv = ["gui", *argv]
-    args = parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    i = 0
+    while i < len(argv) and _TOP_FLAGS.fullmatch(argv[i]):
+        i += 1
+    asks_top_level = any(a in ("-h", "--help", "-V", "--version") for a in argv[:i])
+    if not (i == len(argv) and asks_top_level) and (i == len(argv) or argv[i] not in COMMANDS):
+        argv.insert(i, "gui")
+    return execute(parser(), argv)
 
 
 if __name__ == "__main__":

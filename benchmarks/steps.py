@@ -28,10 +28,10 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-
-from core.bench import machine, time_calls  # noqa: E402
-from core.identify import identify  # noqa: E402
-from core.model import (  # noqa: E402
+import main as _checkout  # noqa: E402, F401  (registers this checkout as `posescope`)
+from posescope.core.bench import machine, time_calls  # noqa: E402
+from posescope.core.identify import identify  # noqa: E402
+from posescope.core.model import (  # noqa: E402
     _onednn_program,
     _OneDNNConvNeXtPose,
     _optimize_cpu,

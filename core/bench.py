@@ -21,10 +21,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from core.checkpoint import open_checkpoint
-from core.identify import identify_checkpoint
-from core.model import bgr_to_input, build_model, load_weights
-from core.pipeline import Estimator, EstimatorConfig, PoseRunner, inference_threads, prefetch
+from posescope.core.checkpoint import open_checkpoint
+from posescope.core.identify import identify_checkpoint
+from posescope.core.model import bgr_to_input, build_model, load_weights
+from posescope.core.pipeline import (
+    Estimator,
+    EstimatorConfig,
+    PoseRunner,
+    inference_threads,
+    prefetch,
+)
 
 
 def _sync(device: torch.device) -> None:
@@ -154,9 +160,9 @@ def end_to_end(
     `paired_ratio_same_parallelism` the same against the in-flight model-only fps. While a
     model-only block runs, the decoder has filled its bounded queue and waits, so the first
     frames of each e2e block come ready: they are processed but not timed."""
-    from core.person import PeopleDetector, PersonTracker
-    from core.smoothing import PoseSmoother
-    from core.sources import open_source
+    from posescope.core.person import PeopleDetector, PersonTracker
+    from posescope.core.smoothing import PoseSmoother
+    from posescope.core.sources import open_source
 
     cpu = est.model.device.type == "cpu"
     source = open_source(video, decode_threads=1 if cpu else 0)

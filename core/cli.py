@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
+import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from core.checkpoint import CheckpointError, NeedsTrustError, open_checkpoint
-from core.identify import Identification, identify_checkpoint
+from posescope.core.checkpoint import CheckpointError, NeedsTrustError, open_checkpoint
+from posescope.core.identify import Identification, identify_checkpoint
+
+log = logging.getLogger("posescope")
+
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for a command stopped by Ctrl-C
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: the reader of our output went away (`| head`)
 
 
 def _fmt_size(n: int | None) -> str:
@@ -113,6 +120,8 @@ def _parse_range(text: str | None) -> tuple[int, int | None]:
 
 
 def _progress(done: int, total: int | None, t0: float) -> None:
+    if not log.isEnabledFor(logging.INFO):
+        return
     if not sys.stderr.isatty() and done % 25 and done != total:
         return
     rate = done / max(time.perf_counter() - t0, 1e-9)
@@ -125,12 +134,12 @@ def _progress(done: int, total: int | None, t0: float) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from core import export
-    from core.drawing import draw_frame
-    from core.person import PeopleDetector, PersonTracker
-    from core.pipeline import Estimator, EstimatorConfig, PoseRunner, prefetch
-    from core.smoothing import PoseSmoother
-    from core.sources import SourceError, open_source
+    from posescope.core import export
+    from posescope.core.drawing import draw_frame
+    from posescope.core.person import PeopleDetector, PersonTracker
+    from posescope.core.pipeline import Estimator, EstimatorConfig, PoseRunner, prefetch
+    from posescope.core.smoothing import PoseSmoother
+    from posescope.core.sources import SourceError, open_source
 
     focal = (
         _parse_floats(args.focal, 2, "--focal") if "," in args.focal else (float(args.focal),) * 2
@@ -168,6 +177,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     n_todo = (end - start) if end is not None else None
     writer = None
     frames = []
+    interrupted = False
     t0 = time.perf_counter()
     try:
         if args.render:
@@ -184,14 +194,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"\nerror: {args.input}: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("\ninterrupted; writing what was done", file=sys.stderr)
+        interrupted = True
+        print(file=sys.stderr)
+        log.warning("interrupted after %d frames; writing what was computed", len(frames))
     finally:
         if writer is not None:
             writer.close()
         source.close()
     why = getattr(source, "end_reason", None)  # a live source: why it stopped (unplugged...)
     if why:
-        print(f"\n{source.name} ended: {why}", file=sys.stderr)
+        print(file=sys.stderr)
+        log.warning("%s ended: %s", source.name, why)
     principal = config.principal or (source.width / 2.0, source.height / 2.0)
     doc = export.run_document(
         est.ident.to_dict(), source.info(), config.focal, principal, est.joint_set, frames
@@ -204,19 +217,18 @@ def cmd_run(args: argparse.Namespace) -> int:
             return 1
     people = sum(len(f.people) for f in frames)
     fps = len(frames) / max(time.perf_counter() - t0, 1e-9)
-    print(
-        f"{len(frames)} frames, {people} poses, {fps:.1f} fps on {est.device}"
-        + (f" -> {args.out}" if args.out else ""),
-        file=sys.stderr,
-    )
+    log.info(
+        "%d frames, %d poses, %.1f fps on %s%s",
+        len(frames), people, fps, est.device, f" -> {args.out}" if args.out else "",
+    )  # fmt: skip
     if not args.out:
         json.dump(doc, sys.stdout)
         print()
-    return 0
+    return EXIT_INTERRUPTED if interrupted else 0
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from core.bench import run_bench
+    from posescope.core.bench import run_bench
 
     try:
         return run_bench(args)
@@ -225,77 +237,155 @@ def cmd_bench(args: argparse.Namespace) -> int:
         return 1
 
 
-COMPILE_HELP = (
-    "torch.compile the network (~20 s to compile, a C++ compiler on CPU; there the default"
-    " oneDNN form is faster: benchmarks/RESULTS.md)"
-)
+# Kept short: every option's help fits one line of an 80-column terminal (tested).
+COMPILE_HELP = "torch.compile (~20 s; on CPU slower than default)"
 
 
 def _report_compile(est) -> None:
     if est.model.compile_error:
-        print(
-            f"note: could not compile ({est.model.compile_error}); running uncompiled",
-            file=sys.stderr,
-        )
+        log.warning("could not compile (%s); running uncompiled", est.model.compile_error)
+
+
+def version() -> str:
+    """The installed version (package metadata), or the checkout's when not installed."""
+    from posescope import __version__
+
+    return __version__
+
+
+class _LevelFormatter(logging.Formatter):
+    """`error: ...` / `warning: ...` / plain info, as the rest of the CLI prints."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        msg = record.getMessage()
+        if record.levelno >= logging.WARNING:
+            return f"{record.levelname.lower()}: {msg}"
+        if record.levelno <= logging.DEBUG:
+            return f"debug: {record.name}: {msg}"
+        return msg
+
+
+def configure_logging(verbose: int = 0, quiet: int = 0) -> int:
+    """Map -v / -q to a logging level for everything under `posescope` (diagnostics go to
+    stderr through logging; results go to stdout). Default INFO (progress and summaries);
+    -q warnings only, -qq errors only; -v debug. Returns the level."""
+    level = min(max(logging.INFO - 10 * (verbose - quiet), logging.DEBUG), logging.ERROR)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_LevelFormatter())
+    logger = logging.getLogger("posescope")  # every module's logger is a child of this one
+    logger.handlers[:] = [handler]
+    logger.setLevel(level)
+    logger.propagate = False
+    return level
+
+
+def verbosity_parent(top: bool) -> argparse.ArgumentParser:
+    """-v / -q, accepted before or after the subcommand."""
+    p = argparse.ArgumentParser(add_help=False)
+    default = 0 if top else argparse.SUPPRESS
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("-v", "--verbose", action="count", default=default, help="more diagnostics")
+    g.add_argument(
+        "-q", "--quiet", action="count", default=default, help="warnings only (-qq: errors)"
+    )
+    return p
+
+
+def help_formatter(prog: str) -> argparse.HelpFormatter:
+    return argparse.HelpFormatter(prog, max_help_position=26)
+
+
+TRUST_HELP = "allow full unpickling (runs code from the file!)"
+DEVICE = {"default": "auto", "choices": ["auto", "cpu", "cuda", "mps"], "metavar": "DEVICE",
+          "help": "auto, cpu, cuda or mps (default: auto)"}  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="posescope",
         description="Identify, rebuild and run 3D human pose checkpoints from their tensors.",
+        epilog="With no command (or a file as the first argument) the desktop app starts.",
+        parents=[verbosity_parent(top=True)],
+        formatter_class=help_formatter,
     )
-    sub = p.add_subparsers(dest="command")
+    p.add_argument("-V", "--version", action="version", version=f"posescope {version()}",
+                   help="print the version and exit")  # fmt: skip
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    common = {"parents": [verbosity_parent(top=False)], "formatter_class": help_formatter}
 
-    i = sub.add_parser("inspect", help="say what network each checkpoint is, and why")
-    i.add_argument("files", nargs="+")
-    i.add_argument("--json", action="store_true", help="one JSON object per file")
-    i.add_argument("--trust", action="store_true", help="allow full unpickling (runs code!)")
+    i = sub.add_parser("inspect", help="say what network each file is, and why", **common)
+    i.add_argument("files", nargs="+", metavar="FILE", help="checkpoint files or folders")
+    i.add_argument("--json", action="store_true", help="print JSON (an object, or a list)")
+    i.add_argument("--trust", action="store_true", help=TRUST_HELP)
     i.set_defaults(func=cmd_inspect)
 
-    r = sub.add_parser("run", help="poses for an image, video, folder or camera:N")
-    r.add_argument("checkpoint")
+    r = sub.add_parser("run", help="poses for an image, video, folder or camera:N", **common)
+    r.add_argument("checkpoint", help="the pose checkpoint")
     r.add_argument("input", help="image, video, folder, camera:N or replay:VIDEO")
-    r.add_argument("--bbox", help="fixed person box x,y,w,h (default: detect and track)")
-    r.add_argument("--root-depth", type=float, help="fixed root depth in mm")
-    r.add_argument("--rootnet", help="a RootNet checkpoint for absolute root depth")
-    r.add_argument("--focal", default="1500", help="focal length in px: F or FX,FY")
-    r.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    r.add_argument("--bbox", metavar="X,Y,W,H", help="fixed person box (default: detect)")
+    r.add_argument("--root-depth", type=float, metavar="MM", help="fixed root depth in mm")
+    r.add_argument("--rootnet", metavar="CKPT", help="a RootNet checkpoint for root depth")
+    r.add_argument("--focal", default="1500", metavar="F[,FY]", help="focal length in px")
+    r.add_argument("--device", **DEVICE)
     r.add_argument("--fp16", action="store_true", help="half precision (GPU only)")
-    r.add_argument("--flip", action="store_true", help="flip test")
+    r.add_argument("--flip", action="store_true", help="flip test (average with the mirror)")
     r.add_argument("--compile", action="store_true", help=COMPILE_HELP)
     r.add_argument("--smooth", action="store_true", help="One-Euro temporal smoothing")
-    r.add_argument("--smooth-min-cutoff", type=float, default=1.0)
-    r.add_argument("--smooth-beta", type=float, default=0.05)
-    r.add_argument("--frames", help="START:END frame range")
-    r.add_argument("--out", help="poses.json | poses.csv | poses.npz (default: JSON to stdout)")
-    r.add_argument("--render", help="overlay video to write (mp4)")
-    r.add_argument("--trust", action="store_true", help="allow full unpickling (runs code!)")
+    r.add_argument("--smooth-min-cutoff", type=float, default=1.0, metavar="HZ",
+                   help="One-Euro min cutoff (lower: smoother)")  # fmt: skip
+    r.add_argument("--smooth-beta", type=float, default=0.05, metavar="B",
+                   help="One-Euro speed factor (higher: less lag)")  # fmt: skip
+    r.add_argument("--frames", metavar="START:END", help="frame range (default: all)")
+    r.add_argument("--out", metavar="FILE", help=".json, .csv or .npz (default: JSON on stdout)")
+    r.add_argument("--render", metavar="VIDEO", help="overlay video to write (mp4)")
+    r.add_argument("--trust", action="store_true", help=TRUST_HELP)
     r.set_defaults(func=cmd_run)
 
-    b = sub.add_parser("bench", help="how fast, stage by stage")
-    b.add_argument("checkpoint")
-    b.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
-    b.add_argument("--fp16", action="store_true")
+    b = sub.add_parser("bench", help="how fast, stage by stage", **common)
+    b.add_argument("checkpoint", help="the pose checkpoint")
+    b.add_argument("--device", **DEVICE)
+    b.add_argument("--fp16", action="store_true", help="half precision (GPU only)")
     b.add_argument("--compile", action="store_true", help=COMPILE_HELP)
-    b.add_argument("--input", help="video for the end-to-end run")
-    b.add_argument("--bbox", help="fixed box x,y,w,h for the end-to-end run (default: detect)")
-    b.add_argument("--frames", type=int, default=100, help="frames for the end-to-end run")
-    b.add_argument("--iters", type=int, default=30, help="timed iterations per measurement")
-    b.add_argument("--batches", default="1,2,4,8", help="batch sizes for throughput")
-    b.add_argument("--json", dest="json_out", help="write results as JSON here")
-    b.add_argument("--trust", action="store_true")
+    b.add_argument("--input", metavar="VIDEO", help="video for the end-to-end run")
+    b.add_argument("--bbox", metavar="X,Y,W,H", help="fixed box for the end-to-end run")
+    b.add_argument("--frames", type=int, default=100, metavar="N", help="end-to-end frames")
+    b.add_argument("--iters", type=int, default=30, metavar="N", help="timed iterations each")
+    b.add_argument("--batches", default="1,2,4,8", metavar="B,...", help="batch sizes to time")
+    b.add_argument("--json", dest="json_out", metavar="OUT", help="write results as JSON here")
+    b.add_argument("--trust", action="store_true", help=TRUST_HELP)
     b.set_defaults(func=cmd_bench)
 
     return p
 
 
+def execute(parser: argparse.ArgumentParser, argv: Sequence[str]) -> int:
+    """Parse, set up logging, run the command; the conventions every command shares:
+    Ctrl-C exits 130 (a command that can keep partial results, like `run`, writes them first),
+    and output into a closed pipe (`posescope inspect ... | head -1`) ends quietly."""
+    args = parser.parse_args(argv)
+    configure_logging(args.verbose, args.quiet)
+    func: Callable[[argparse.Namespace], int] | None = getattr(args, "func", None)
+    if func is None:
+        parser.print_help()
+        return 2
+    try:
+        code = int(func(args) or 0)
+        sys.stdout.flush()
+        return code
+    except KeyboardInterrupt:
+        print(file=sys.stderr)
+        log.warning("interrupted")
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # Python flushes stdout again at exit: point it at /dev/null so that flush is quiet.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """The engine's commands only (no GUI); `main.py` adds `gui` on top."""
-    args = build_parser().parse_args(argv)
-    if args.command is None:
-        build_parser().print_help()
-        return 2
-    return int(args.func(args) or 0)
+    return execute(build_parser(), list(sys.argv[1:] if argv is None else argv))
 
 
 if __name__ == "__main__":

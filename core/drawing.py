@@ -5,8 +5,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from core.types import FramePoses, PersonPose
-from core.variants import JointSet
+from posescope.core.types import FramePoses, PersonPose
+from posescope.core.variants import JointSet
 
 # Bone and joint colours by body side (BGR).
 SIDE_COLORS_BGR: dict[str, tuple[int, int, int]] = {

@@ -26,8 +26,8 @@ from typing import Any, TextIO
 import cv2
 import numpy as np
 
-from core.types import FramePoses, PersonPose
-from core.variants import JointSet
+from posescope.core.types import FramePoses, PersonPose
+from posescope.core.variants import JointSet
 
 FORMAT_NAME = "posescope-run"
 FORMAT_VERSION = 1

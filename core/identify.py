@@ -14,8 +14,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from core.checkpoint import CheckpointError, strip_prefix
-from core.variants import (
+from posescope.core.checkpoint import CheckpointError, strip_prefix
+from posescope.core.variants import (
     INPUT_SIZE,
     JOINT_SETS,
     KNOWN_DEPTH_BINS,
@@ -26,7 +26,7 @@ from core.variants import (
 )
 
 if TYPE_CHECKING:
-    from core.checkpoint import LoadedCheckpoint
+    from posescope.core.checkpoint import LoadedCheckpoint
 
 Shapes = Mapping[str, Sequence[int]]
 

@@ -21,8 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from core.identify import Architecture
-from core.variants import IMAGENET_MEAN, IMAGENET_STD
+from posescope.core.identify import Architecture
+from posescope.core.variants import IMAGENET_MEAN, IMAGENET_STD
 
 # ----------------------------------------------------------------------------- ConvNeXt-BN
 

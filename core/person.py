@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 import cv2
 import numpy as np
 
-from core.types import Frame
+from posescope.core.types import Frame
 
 Box = tuple[float, float, float, float]  # x, y, w, h in pixels
 

@@ -23,9 +23,9 @@ import cv2
 import numpy as np
 import torch
 
-from core.checkpoint import LoadedCheckpoint, open_checkpoint
-from core.identify import Identification, identify_checkpoint
-from core.model import (
+from posescope.core.checkpoint import LoadedCheckpoint, open_checkpoint
+from posescope.core.identify import Identification, identify_checkpoint
+from posescope.core.model import (
     InferenceModel,
     PoseNetwork,
     RootNetwork,
@@ -34,13 +34,13 @@ from core.model import (
     load_weights,
     resolve_device,
 )
-from core.types import Frame, FramePoses, PersonPose
-from core.variants import BBOX_3D_MM, BOX_SCALE, DEFAULT_FOCAL
+from posescope.core.types import Frame, FramePoses, PersonPose
+from posescope.core.variants import BBOX_3D_MM, BOX_SCALE, DEFAULT_FOCAL
 
 if TYPE_CHECKING:
-    from core.person import PersonTracker
-    from core.smoothing import PoseSmoother
-    from core.sources import Source
+    from posescope.core.person import PersonTracker
+    from posescope.core.smoothing import PoseSmoother
+    from posescope.core.sources import Source
 
 Box = tuple[float, float, float, float]
 

@@ -11,7 +11,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from core.types import FramePoses, PersonPose
+from posescope.core.types import FramePoses, PersonPose
 
 
 def _alpha(dt: float, cutoff: np.ndarray | float) -> np.ndarray | float:

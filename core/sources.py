@@ -22,7 +22,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from core.types import Frame
+from posescope.core.types import Frame
 
 log = logging.getLogger(__name__)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -20,8 +21,8 @@ from PySide6.QtCore import QCoreApplication, QEventLoop, QSettings, Qt, QTimer
 from PySide6.QtGui import QColor, QIcon, QImage, QPainter, QPalette, QPixmap
 from PySide6.QtWidgets import QApplication
 
-import resources
-from gui import colors
+from posescope import resources
+from posescope.gui import colors
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +81,7 @@ def apply_style(app: QApplication) -> None:
 
 def make_window(settings: QSettings | None = None) -> Any:
     """A MainWindow at the default size (1400 x 900), not yet shown."""
-    from gui.main_window import MainWindow
+    from posescope.gui.main_window import MainWindow
 
     window = MainWindow(settings=settings)
     window.resize(1400, 900)
@@ -105,7 +106,29 @@ def run_gui(
     the window closes.
     """
     app = ensure_app()
-    window = make_window(settings)
+    scratch = None
+    if screenshot is not None and settings is None:
+        # A screenshot run leaves the user's recent files and window layout as they were.
+        scratch = tempfile.TemporaryDirectory(prefix="posescope-screenshot-")
+        settings = QSettings(str(Path(scratch.name) / "settings.ini"), QSettings.Format.IniFormat)
+    try:
+        return _run_window(app, make_window(settings), checkpoint, media, frame, screenshot, box,
+                           timeout_s)  # fmt: skip
+    finally:
+        if scratch is not None:
+            scratch.cleanup()
+
+
+def _run_window(
+    app: QApplication,
+    window: Any,
+    checkpoint: str | os.PathLike[str] | None,
+    media: str | os.PathLike[str] | None,
+    frame: int | None,
+    screenshot: str | os.PathLike[str] | None,
+    box: tuple[float, float, float, float] | None,
+    timeout_s: float,
+) -> int:
     window.show()
     paths = [str(p) for p in (checkpoint, media) if p is not None]
     if box is not None:

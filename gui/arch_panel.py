@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from gui import colors
+from posescope.gui import colors
 
 FAMILY_NAMES = {
     "convnextpose": "ConvNeXtPose",

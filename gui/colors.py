@@ -15,7 +15,7 @@ _DEFAULT_RGB: dict[str, tuple[int, int, int]] = {
 
 def _side_colors() -> dict[str, tuple[int, int, int]]:
     try:
-        from core.drawing import SIDE_COLORS_BGR  # type: ignore[attr-defined]
+        from posescope.core.drawing import SIDE_COLORS_BGR  # type: ignore[attr-defined]
     except Exception:  # engine module not there (yet), or without the table
         return dict(_DEFAULT_RGB)
     out = dict(_DEFAULT_RGB)

@@ -67,8 +67,8 @@ class OpenFailed:
 
 def identify_files(paths: Sequence[str], trust: bool = False) -> list[Opened | OpenFailed]:
     """Open and identify each file; one result per path, errors kept (never raised)."""
-    from core.checkpoint import open_checkpoint
-    from core.identify import identify_checkpoint
+    from posescope.core.checkpoint import open_checkpoint
+    from posescope.core.identify import identify_checkpoint
 
     out: list[Opened | OpenFailed] = []
     for path in paths:
@@ -94,7 +94,7 @@ class ModelSettings:
     compile: bool = False
 
     def config(self) -> Any:
-        from core.pipeline import EstimatorConfig
+        from posescope.core.pipeline import EstimatorConfig
 
         return EstimatorConfig(
             device=self.device,
@@ -137,7 +137,7 @@ def build_model(
     ckpt: Any, ident: Any, settings: ModelSettings, rootnet: Opened | None = None
 ) -> Model:
     """Rebuild the network the tensors describe and load it (slow: call in a worker)."""
-    from core.pipeline import Estimator
+    from posescope.core.pipeline import Estimator
 
     estimator = Estimator.from_checkpoint(ckpt, ident, settings.config())
     if rootnet is not None:
@@ -148,9 +148,9 @@ def build_model(
 
 def make_runner(estimator: Any, settings: RunnerSettings, detector: Any | None = None) -> Any:
     """A fresh PoseRunner (tracker + smoother) around `estimator`."""
-    from core.person import PersonTracker
-    from core.pipeline import PoseRunner
-    from core.smoothing import PoseSmoother
+    from posescope.core.person import PersonTracker
+    from posescope.core.pipeline import PoseRunner
+    from posescope.core.smoothing import PoseSmoother
 
     if settings.box is not None:
         tracker = PersonTracker.fixed(tuple(float(v) for v in settings.box))
@@ -161,14 +161,14 @@ def make_runner(estimator: Any, settings: RunnerSettings, detector: Any | None =
 
 
 def make_detector() -> Any:
-    from core.person import PeopleDetector
+    from posescope.core.person import PeopleDetector
 
     return PeopleDetector()
 
 
 def open_media(spec: str) -> Any:
     """Open a video, image, folder or 'camera:N' / 'replay:PATH' source."""
-    from core.sources import open_source
+    from posescope.core.sources import open_source
 
     return open_source(spec)
 
@@ -194,7 +194,7 @@ def source_info(source: Any) -> dict[str, Any]:
 
 
 def list_cameras() -> list[Any]:
-    from core.sources import list_cameras as _list
+    from posescope.core.sources import list_cameras as _list
 
     return list(_list())
 
@@ -233,9 +233,9 @@ def export_job(
     Yields (done, total, text) progress; returns a summary dict. Stops early (writing
     nothing) when `should_abort()` turns true.
     """
-    from core.drawing import draw_frame
-    from core.export import OverlayVideoWriter, run_document, write_poses
-    from core.pipeline import Estimator
+    from posescope.core.drawing import draw_frame
+    from posescope.core.export import OverlayVideoWriter, run_document, write_poses
+    from posescope.core.pipeline import Estimator
 
     yield 0, 0, "Building the model…"
     estimator = Estimator.from_checkpoint(model.ckpt, model.base_ident, model.settings.config())

@@ -26,8 +26,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from gui.engine import ExportRequest
-from gui.workers import JobWorker, start_worker, stop_worker
+from posescope.gui.engine import ExportRequest
+from posescope.gui.workers import JobWorker, start_worker, stop_worker
 
 POSE_FORMATS = (".json", ".csv", ".npz")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QIcon, QPainter, QPainterPath, QPixmap
 
-from gui import colors
+from posescope.gui import colors
 
 KINDS = ("play", "pause", "step_back", "step_forward", "first", "last")
 

@@ -32,18 +32,18 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-import resources
-from gui import engine
-from gui.arch_panel import ArchPanel
-from gui.banner import Banner, BannerMessage
-from gui.chrome import tool_button, view_header
-from gui.export_dialog import ExportController, ExportDialog
-from gui.settings_panel import SettingsPanel, ViewerSettings
-from gui.skeleton_view import CAMERA, ROOT_RELATIVE, SkeletonView
-from gui.status import StatusPanel
-from gui.timeline import Timeline
-from gui.video_view import VideoView
-from gui.workers import (
+from posescope import resources
+from posescope.gui import engine
+from posescope.gui.arch_panel import ArchPanel
+from posescope.gui.banner import Banner, BannerMessage
+from posescope.gui.chrome import tool_button, view_header
+from posescope.gui.export_dialog import ExportController, ExportDialog
+from posescope.gui.settings_panel import SettingsPanel, ViewerSettings
+from posescope.gui.skeleton_view import CAMERA, ROOT_RELATIVE, SkeletonView
+from posescope.gui.status import StatusPanel
+from posescope.gui.timeline import Timeline
+from posescope.gui.video_view import VideoView
+from posescope.gui.workers import (
     CaptureWorker,
     FrameResult,
     InferenceWorker,
@@ -407,7 +407,7 @@ class MainWindow(QMainWindow):
             self._restore_panel()
 
     def _report_open_failure(self, failed: engine.OpenFailed) -> None:
-        from core.checkpoint import NeedsTrustError, NotACheckpointError
+        from posescope.core.checkpoint import NeedsTrustError, NotACheckpointError
 
         name = os.path.basename(failed.path.rstrip("/")) or failed.path
         exc = failed.error

@@ -19,10 +19,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.types import FramePoses
-from core.variants import JointSet
-from gui import colors
-from gui.chrome import tool_button, view_header
+from posescope.core.types import FramePoses
+from posescope.core.variants import JointSet
+from posescope.gui import colors
+from posescope.gui.chrome import tool_button, view_header
 
 ROOT_RELATIVE = "root"
 CAMERA = "camera"

@@ -10,7 +10,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QWidget
 
-from gui import colors
+from posescope.gui import colors
 
 STAGES: tuple[str, ...] = ("detect", "crop", "model", "decode", "smooth", "total")
 HISTORY = 240

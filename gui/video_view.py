@@ -16,9 +16,9 @@ from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QPen
 from PySide6.QtWidgets import QGraphicsRectItem, QLabel, QVBoxLayout, QWidget
 
-from core.types import Frame, FramePoses
-from core.variants import JointSet
-from gui import colors
+from posescope.core.types import Frame, FramePoses
+from posescope.core.variants import JointSet
+from posescope.gui import colors
 
 Box = tuple[float, float, float, float]
 

@@ -27,7 +27,7 @@ from typing import Any, Protocol
 
 from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 
-from core.types import Frame, FramePoses
+from posescope.core.types import Frame, FramePoses
 
 log = logging.getLogger(__name__)
 

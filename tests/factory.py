@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from core.variants import VARIANTS, Variant
+from posescope.core.variants import VARIANTS, Variant
 from tests import reference
 
 StateDict = dict[str, torch.Tensor]

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from core.variants import RESNET_LAYERS, VARIANTS, Variant
+from posescope.core.variants import RESNET_LAYERS, VARIANTS, Variant
 
 SPELLINGS = ("modern", "legacy", "list")
 

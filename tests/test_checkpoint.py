@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import torch
 
-from core.checkpoint import (
+from posescope.core.checkpoint import (
     FORMATS,
     CheckpointError,
     LoadedCheckpoint,
@@ -591,7 +591,7 @@ _MEASURE = textwrap.dedent(
     """
     import json, os, resource, sys
     sys.path.insert(0, sys.argv[2])
-    from core.checkpoint import open_checkpoint
+    from posescope.core.checkpoint import open_checkpoint
 
     def rss():
         with open("/proc/self/statm") as f:

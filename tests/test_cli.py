@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
-import main
+from posescope import main
 from tests import factory
 from tests.test_pipeline import BOX, POSE2SIM
 
@@ -172,7 +172,7 @@ def test_run_bad_inputs(xs, tmp_path, capsys) -> None:
 def test_run_on_a_camera_that_is_unplugged_keeps_what_it_got(
     xs, tmp_path, capsys, monkeypatch
 ) -> None:
-    from core.sources import CameraSource
+    from posescope.core.sources import CameraSource
     from tests.test_sources import FakeCapture
 
     monkeypatch.setattr(CameraSource, "_open_capture", staticmethod(lambda i: FakeCapture(30)))

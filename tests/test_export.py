@@ -11,8 +11,8 @@ import cv2
 import numpy as np
 import pytest
 
-from core.drawing import SIDE_COLORS_BGR, draw_frame, draw_pose
-from core.export import (
+from posescope.core.drawing import SIDE_COLORS_BGR, draw_frame, draw_pose
+from posescope.core.export import (
     CSV_COLUMNS,
     ExportError,
     JsonStreamWriter,
@@ -21,8 +21,8 @@ from core.export import (
     write_json,
     write_poses,
 )
-from core.types import FramePoses, PersonPose
-from core.variants import H36M
+from posescope.core.types import FramePoses, PersonPose
+from posescope.core.variants import H36M
 
 SUMMARY = {"variant": "M", "confidence": 0.93, "params": np.int64(7590000), "notes": ("a", "b")}
 SOURCE = {"path": "/videos/walk.mp4", "width": 640, "height": 480, "fps": 30.0, "frames": 3}

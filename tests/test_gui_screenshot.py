@@ -17,7 +17,7 @@ pytestmark = pytest.mark.gui
 
 
 def test_screenshot_of_a_frame_with_its_pose(qtbot, ckpt_files, tmp_path) -> None:
-    from gui.app import LAST_GRAB, run_gui
+    from posescope.gui.app import LAST_GRAB, run_gui
 
     out = tmp_path / "shot.png"
     code = run_gui(ckpt_files["xs"], VIDEO, frame=12, screenshot=out, timeout_s=60)
@@ -36,14 +36,14 @@ def test_screenshot_of_a_frame_with_its_pose(qtbot, ckpt_files, tmp_path) -> Non
 
 
 def test_screenshot_fails_for_a_bad_checkpoint(qtbot, ckpt_files, tmp_path) -> None:
-    from gui.app import run_gui
+    from posescope.gui.app import run_gui
 
     out = tmp_path / "bad.png"
     assert run_gui(ckpt_files["text"], VIDEO, frame=3, screenshot=out, timeout_s=30) != 0
 
 
 def test_screenshot_fails_for_bad_media(qtbot, ckpt_files, tmp_path) -> None:
-    from gui.app import run_gui
+    from posescope.gui.app import run_gui
 
     bad = tmp_path / "broken.mp4"
     bad.write_bytes(b"\x00" * 1000)

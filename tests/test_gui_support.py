@@ -13,17 +13,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-
-pytest.importorskip("pytestqt")
-
 from PySide6.QtCore import QSettings
 
-import gui  # noqa: F401 (sets up shared GL contexts before the QApplication exists)
+import posescope.gui  # noqa: F401 (sets up shared GL contexts before the QApplication exists)
+from tests.media_files import POSE2SIM
 
-MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
-if not MEDIA.exists():
-    MEDIA = Path("/work/shared/media")
-VIDEO = MEDIA / "pose2sim_cam01.mp4"
+VIDEO = POSE2SIM
 
 pytestmark = pytest.mark.gui
 
@@ -48,7 +43,7 @@ def qsettings(tmp_path: Path) -> QSettings:
 @pytest.fixture(autouse=True)
 def no_thread_leak():
     """Fail any test that leaves one of the app's worker threads running."""
-    from gui import workers
+    from posescope.gui import workers
 
     yield
     left = workers.running_threads()
@@ -60,7 +55,7 @@ def no_thread_leak():
 
 @pytest.fixture
 def window(qtbot, qsettings):
-    from gui.app import ensure_app, make_window
+    from posescope.gui.app import ensure_app, make_window
 
     ensure_app()
     w = make_window(qsettings)
@@ -156,6 +151,6 @@ def banner_texts(window, level: str | None = None) -> list[str]:
 
 
 def test_thread_registry_is_empty_between_tests() -> None:
-    from gui import workers
+    from posescope.gui import workers
 
     assert workers.running_threads() == []

@@ -132,7 +132,7 @@ def test_a_live_replay_that_ends_says_so_and_the_window_goes_on(
 def test_an_unplugged_camera_is_named_and_the_window_goes_on(
     qtbot, window, ckpt_files, short_video, monkeypatch
 ) -> None:
-    from core.sources import CameraSource
+    from posescope.core.sources import CameraSource
     from tests.test_sources import FakeCapture
 
     # camera 0 delivers 40 frames, then every read fails: what unplugging it looks like
@@ -151,7 +151,7 @@ def test_an_unplugged_camera_is_named_and_the_window_goes_on(
 
 
 def test_export_poses_to_json(qtbot, window, ckpt_files, short_video, tmp_path) -> None:
-    from gui.engine import ExportRequest
+    from posescope.gui.engine import ExportRequest
 
     wait_model(qtbot, window, [ckpt_files["xs"], short_video])
     wait_shown(qtbot, window, 0)
@@ -169,7 +169,7 @@ def test_export_poses_to_json(qtbot, window, ckpt_files, short_video, tmp_path) 
 
 
 def test_export_can_be_cancelled(qtbot, loaded, tmp_path) -> None:
-    from gui.engine import ExportRequest
+    from posescope.gui.engine import ExportRequest
 
     window = loaded
     out = tmp_path / "poses.csv"

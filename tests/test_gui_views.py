@@ -9,8 +9,8 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
 from test_gui_support import isolated_settings, no_thread_leak  # noqa: F401 (fixtures)
 
-from core.types import Frame, FramePoses, PersonPose
-from core.variants import H36M
+from posescope.core.types import Frame, FramePoses, PersonPose
+from posescope.core.variants import H36M
 
 pytestmark = pytest.mark.gui
 
@@ -29,13 +29,13 @@ def _poses(index: int, people: int, rng: np.random.Generator) -> FramePoses:
 
 @pytest.fixture
 def app(qapp):
-    from gui.app import ensure_app
+    from posescope.gui.app import ensure_app
 
     return ensure_app()
 
 
 def test_video_view_overlay_and_shift_drag_box(qtbot, app) -> None:
-    from gui.video_view import VideoView
+    from posescope.gui.video_view import VideoView
 
     view = VideoView()
     qtbot.addWidget(view)
@@ -74,7 +74,7 @@ def test_video_view_overlay_and_shift_drag_box(qtbot, app) -> None:
 
 
 def test_skeleton_view_updates_items_in_place(qtbot, app) -> None:
-    from gui.skeleton_view import CAMERA, SkeletonView
+    from posescope.gui.skeleton_view import CAMERA, SkeletonView
 
     view = SkeletonView()
     qtbot.addWidget(view)
@@ -99,7 +99,7 @@ def test_skeleton_view_updates_items_in_place(qtbot, app) -> None:
 
 
 def test_arch_panel_shows_posenet_and_custom(qtbot, app) -> None:
-    from gui.arch_panel import ArchPanel
+    from posescope.gui.arch_panel import ArchPanel
 
     panel = ArchPanel()
     qtbot.addWidget(panel)
@@ -135,7 +135,7 @@ def test_arch_panel_shows_posenet_and_custom(qtbot, app) -> None:
 
 
 def test_banner_stacks_and_dismisses(qtbot, app) -> None:
-    from gui.banner import Banner
+    from posescope.gui.banner import Banner
 
     banner = Banner()
     qtbot.addWidget(banner)
@@ -156,7 +156,7 @@ def test_banner_stacks_and_dismisses(qtbot, app) -> None:
 
 
 def test_timeline_labels_and_signals(qtbot, app) -> None:
-    from gui.timeline import Timeline, format_time
+    from posescope.gui.timeline import Timeline, format_time
 
     tl = Timeline()
     qtbot.addWidget(tl)
@@ -179,7 +179,7 @@ def test_export_dialog_names_files_and_refuses_what_it_cannot_write(
 ) -> None:
     from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFileDialog
 
-    from gui.export_dialog import ExportDialog
+    from posescope.gui.export_dialog import ExportDialog
 
     dialog = ExportDialog(str(tmp_path / "clip.mp4"))
     qtbot.addWidget(dialog)

@@ -21,8 +21,8 @@ from test_gui_support import (  # noqa: F401 (fixtures)
     window,
 )
 
-from core.types import Frame, FramePoses
-from gui import workers
+from posescope.core.types import Frame, FramePoses
+from posescope.gui import workers
 
 pytestmark = pytest.mark.gui
 

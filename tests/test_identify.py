@@ -6,14 +6,14 @@ import pytest
 import torch
 from torch import nn
 
-from core.identify import (
+from posescope.core.identify import (
     count_macs,
     describe_non_pose,
     factorize_output,
     identify,
     identify_checkpoint,
 )
-from core.variants import VARIANTS, Variant
+from posescope.core.variants import VARIANTS, Variant
 from tests import factory, reference
 
 
@@ -65,7 +65,7 @@ def test_mislabelled_file_name_is_reported(tmp_path) -> None:
     path = factory.save_torch_zip(
         factory.wrap(factory.state_dict_for("XS"), "network"), tmp_path / "snapshot_L.tar"
     )
-    from core.checkpoint import open_checkpoint
+    from posescope.core.checkpoint import open_checkpoint
 
     ident = identify_checkpoint(open_checkpoint(path))
     assert ident.variant == "XS"

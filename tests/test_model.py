@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from core.identify import identify
-from core.model import (
+from posescope.core.identify import identify
+from posescope.core.model import (
     InferenceModel,
     ModelLoadError,
     bgr_to_input,
@@ -221,7 +221,7 @@ def test_network_without_head_layers_runs_in_the_traced_form() -> None:
 
 
 def test_onednn_unavailable_or_wrong_falls_back_to_the_traced_form(monkeypatch) -> None:
-    import core.model as core_model
+    import posescope.core.model as core_model
 
     _, net = rebuilt(factory.state_dict_for("XS", seed=5))
     c = crops(1)
@@ -253,8 +253,8 @@ def test_keep_freed_memory_stops_page_faulting_activations_back_in() -> None:
 
     code = """
 import resource, sys, numpy as np
-import core.model as cm
-from core.identify import identify
+import posescope.core.model as cm
+from posescope.core.identify import identify
 from tests import factory
 if sys.argv[1] == "default":
     cm.keep_freed_memory = lambda: False
@@ -286,7 +286,7 @@ print((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 5)
 def test_fast_forms_leave_the_given_network_as_it_was(kind: str) -> None:
     """The folded form is built from a copy: moving or casting it (what a GPU/fp16 engine
     does) must not move or cast the caller's network, e.g. an eager baseline beside it."""
-    from core.model import fuse_with_input
+    from posescope.core.model import fuse_with_input
 
     if kind == "convnext":
         _, net = rebuilt(factory.state_dict_for("XS", seed=2))
@@ -307,7 +307,7 @@ def test_half_precision_form_as_a_gpu_runs_it(monkeypatch) -> None:
     """fp16 applies on CUDA/MPS only; let it apply on this CPU to run that code path: the
     folded channels-last network in half, uint8 crops cast on the device, the soft-argmax
     in fp32. Also: fp16 on a CPU (the default) stays fp32 in the oneDNN form."""
-    import core.model as core_model
+    import posescope.core.model as core_model
 
     _, net = rebuilt(factory.state_dict_for("XS", seed=4))
     c = crops(2)

@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-from core.person import Box, PeopleDetector, PersonTracker, Track, iou, nms
-from core.sources import VideoSource
-from core.types import Frame
-
-MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
-if not MEDIA.is_dir():
-    MEDIA = Path("/work/shared/media")
-POSE2SIM = MEDIA / "pose2sim_cam01.mp4"
+from posescope.core.person import Box, PeopleDetector, PersonTracker, Track, iou, nms
+from posescope.core.sources import VideoSource
+from posescope.core.types import Frame
+from tests.media_files import POSE2SIM
 
 # The walking subject's box (x, y, w, h, full-resolution pixels), measured by hand: frames
 # were drawn with a 100-pixel grid and the extremes of the body read off (cap top to soles,

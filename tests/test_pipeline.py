@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 import torch
 
-from core.checkpoint import open_checkpoint
-from core.identify import identify_checkpoint
-from core.model import soft_argmax, soft_argmax_peak, soft_argmax_published
-from core.pipeline import (
+from posescope.core.checkpoint import open_checkpoint
+from posescope.core.identify import identify_checkpoint
+from posescope.core.model import soft_argmax, soft_argmax_peak, soft_argmax_published
+from posescope.core.pipeline import (
     Estimator,
     EstimatorConfig,
     PoseRunner,
@@ -22,11 +21,10 @@ from core.pipeline import (
     process_bbox,
     root_depth_prior,
 )
-from core.types import Frame
+from posescope.core.types import Frame
 from tests import factory, reference
+from tests.media_files import POSE2SIM
 
-MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
-POSE2SIM = MEDIA / "pose2sim_cam01.mp4"
 BOX = (240.0, 320.0, 320.0, 860.0)  # the athlete in frame 0, measured by eye on the frame
 
 
@@ -260,7 +258,7 @@ def test_flip_test_is_mirror_equivariant(tmp_path) -> None:
 def test_half_precision_pipeline_as_a_gpu_runs_it(tmp_path, monkeypatch) -> None:
     """`--fp16` end to end (flip test on), with fp16 let on this CPU to run the GPU code path:
     the poses stay close to fp32's, in pixels and mm, and come back as float arrays."""
-    import core.model as core_model
+    import posescope.core.model as core_model
 
     frame = read_frame(0)
     want = estimator_for(tmp_path, flip=True, root_depth_mm=4200.0).estimate(frame, [(1, BOX)])
@@ -310,9 +308,9 @@ def test_posenet_runs(tmp_path) -> None:
 
 
 def test_runner_with_fixed_box_and_prefetch(tmp_path) -> None:
-    from core.person import PersonTracker
-    from core.smoothing import PoseSmoother
-    from core.sources import open_source
+    from posescope.core.person import PersonTracker
+    from posescope.core.smoothing import PoseSmoother
+    from posescope.core.sources import open_source
 
     runner = PoseRunner(estimator_for(tmp_path), PersonTracker.fixed(BOX), PoseSmoother())
     with open_source(POSE2SIM) as src:
@@ -334,8 +332,8 @@ def test_prefetch_hands_source_errors_to_the_caller() -> None:
 
 
 def test_fixed_box_crops_are_made_off_the_critical_path(tmp_path) -> None:
-    from core.person import PeopleDetector, PersonTracker
-    from core.sources import open_source
+    from posescope.core.person import PeopleDetector, PersonTracker
+    from posescope.core.sources import open_source
 
     est = estimator_for(tmp_path)
     fixed = PoseRunner(est, PersonTracker.fixed(BOX))
@@ -378,9 +376,9 @@ def test_prefetch_skips_to_start_on_a_non_seekable_source() -> None:
 def test_stream_with_frames_in_flight_equals_one_at_a_time(tmp_path) -> None:
     """Two frames through the network at once (a fixed box on CPU): the same poses, smoothed
     in the same order, and torch's thread count restored afterwards."""
-    from core.person import PeopleDetector, PersonTracker
-    from core.smoothing import PoseSmoother
-    from core.sources import open_source
+    from posescope.core.person import PeopleDetector, PersonTracker
+    from posescope.core.smoothing import PoseSmoother
+    from posescope.core.sources import open_source
 
     est = estimator_for(tmp_path)
 
@@ -407,7 +405,7 @@ def test_stream_with_frames_in_flight_equals_one_at_a_time(tmp_path) -> None:
 
 
 def test_stream_hands_worker_errors_to_the_caller_and_stops_cleanly(tmp_path, monkeypatch) -> None:
-    from core.person import PersonTracker
+    from posescope.core.person import PersonTracker
 
     est = estimator_for(tmp_path)
     runner = PoseRunner(est, PersonTracker.fixed(BOX))

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.smoothing import OneEuroFilter, PoseSmoother
-from core.types import FramePoses, PersonPose
+from posescope.core.smoothing import OneEuroFilter, PoseSmoother
+from posescope.core.types import FramePoses, PersonPose
 
 J = 18
 

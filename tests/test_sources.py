@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
-from core.sources import (
+from posescope.core.sources import (
     CameraSource,
     FolderSource,
     ImageSource,
@@ -22,12 +22,7 @@ from core.sources import (
     list_cameras,
     open_source,
 )
-
-MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
-if not MEDIA.is_dir():
-    MEDIA = Path("/work/shared/media")
-POSE2SIM = MEDIA / "pose2sim_cam01.mp4"  # 1080x1920 portrait, 60 fps, 100 frames
-SPORTS2D = MEDIA / "sports2d_demo.mp4"  # 1768x994, 30 fps, 230 frames
+from tests.media_files import POSE2SIM, SPORTS2D
 
 # Indices compared after seeking: forward, backward, first, last, right after a seek.
 SEEKS = {
@@ -452,7 +447,7 @@ def test_bad_inputs_raise_source_error_quickly(tmp_path: Path) -> None:
 
 def test_video_decoded_with_one_ffmpeg_thread_is_the_same() -> None:
     """decode_threads=1 (what a CPU pipeline uses) gives the same pixels, sequential and seeked."""
-    from core.sources import open_source
+    from posescope.core.sources import open_source
 
     media = Path(__file__).resolve().parents[2] / "shared" / "media" / "pose2sim_cam01.mp4"
     with open_source(media) as auto, open_source(media, decode_threads=1) as one:
