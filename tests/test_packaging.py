@@ -297,3 +297,28 @@ def test_screenshot_mode_leaves_the_users_settings_alone(tmp_path, tiny) -> None
     assert shot.stat().st_size > 10_000
     written = [p for p in config.rglob("*") if p.is_file()]
     assert written == [], f"the screenshot run wrote the user's settings: {written}"
+
+
+def test_the_tests_never_see_the_users_real_folders() -> None:
+    """QSettings and the caches resolve into this test run's own folder (tests/conftest.py)."""
+    from tests.conftest import USER_DIRS
+
+    for var in ("XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_DATA_HOME"):
+        assert Path(os.environ[var]).is_relative_to(USER_DIRS)
+    code = (
+        "from PySide6.QtCore import QCoreApplication, QSettings\n"
+        "app = QCoreApplication([])\n"
+        "print(QSettings('PoseScope', 'PoseScope').fileName())\n"
+    )
+    done = subprocess.run([PY, "-c", code], capture_output=True, text=True, check=True)
+    assert Path(done.stdout.strip()).is_relative_to(USER_DIRS)
+
+
+def test_the_media_ship_with_their_licences(media_dir) -> None:
+    for video, licence in [("pose2sim_cam01.mp4", "LICENSE_Pose2Sim_BSD-3-Clause.txt"),
+                           ("sports2d_demo.mp4", "LICENSE_Sports2D_BSD-3-Clause.txt")]:  # fmt: skip
+        assert (media_dir / video).stat().st_size > 100_000
+        assert (
+            "BSD" in (media_dir / licence).read_text()
+            or "Redistribution" in (media_dir / licence).read_text()
+        )
