@@ -322,3 +322,18 @@ def test_the_media_ship_with_their_licences(media_dir) -> None:
             "BSD" in (media_dir / licence).read_text()
             or "Redistribution" in (media_dir / licence).read_text()
         )
+
+
+def test_no_code_reaches_outside_the_checkout() -> None:
+    """A fresh clone has nothing beside it: no code, test or benchmark names a sibling folder
+    or an absolute path of one machine."""
+    skip = {".venv", ".git", "build", "dist", "__pycache__"}
+    offenders = []
+    for path in ROOT.rglob("*"):
+        if skip & set(path.relative_to(ROOT).parts) or path.suffix not in (".py", ".sh", ".toml"):
+            continue
+        text = path.read_text(errors="replace")
+        for needle in ('"shared"', "../shared", "/work/", "parents[2]"):
+            if needle in text and path.name != "test_packaging.py":
+                offenders.append(f"{path.relative_to(ROOT)}: {needle}")
+    assert offenders == []
