@@ -126,9 +126,8 @@ class ExportController(QObject):
         super().__init__(parent)
         self.worker = JobWorker(job)
         self.worker.sigProgress.connect(self._progress)
-        self.worker.sigDone.connect(self._done)
-        self.worker.sigFailed.connect(self._failed)
-        self.worker.sigCancelled.connect(self._cancelled)
+        self.worker.returned.connect(self._done)  # {"cancelled": True} when stopped
+        self.worker.errored.connect(self._failed)
         self.dialog: QProgressDialog | None = None
         self.worker_progress = 0  # items done, as last reported
         if show_dialog:
@@ -174,12 +173,6 @@ class ExportController(QObject):
         self._close_dialog()
         self.running = False
         self.sigFailed.emit(exc)
-
-    @Slot()
-    def _cancelled(self) -> None:
-        self._close_dialog()
-        self.running = False
-        self.sigCancelled.emit()
 
     def _close_dialog(self) -> None:
         if self.dialog is not None:
