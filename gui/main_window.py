@@ -31,13 +31,13 @@ from PySide6.QtWidgets import (
 
 from posescope import resources
 from posescope.core.session import Session
-from posescope.core.session_types import FrameResult, Model, SourceInfo
+from posescope.core.session_types import Model, SourceInfo
 from posescope.gui import engine, messages
 from posescope.gui.arch_panel import ArchPanel
 from posescope.gui.banner import Banner, BannerMessage
 from posescope.gui.chrome import tool_button, view_header
 from posescope.gui.controller import Controller
-from posescope.gui.export_dialog import ExportController, ExportDialog
+from posescope.gui.export_dialog import ExportController, Exports
 from posescope.gui.persist import load_settings, save_settings
 from posescope.gui.recent import CameraMenu, RecentFiles
 from posescope.gui.settings_panel import SettingsPanel
@@ -47,18 +47,6 @@ from posescope.gui.timeline import Timeline
 from posescope.gui.video_view import VideoView
 
 log = logging.getLogger(__name__)
-
-HINT_NO_MODEL = (
-    "<div style='font-size:20pt; font-weight:600'>Drop a checkpoint here</div>"
-    "<div style='margin-top:10px'>ConvNeXtPose XS / S / M / L, or 3DMPPE PoseNet "
-    "(a RootNet beside it gives root depth)</div>"
-    "<div style='margin-top:6px; color:#8b95ab'>.pth · .pth.tar · .tar · .safetensors · "
-    "or a video, image or folder</div>"
-)
-HINT_NO_SOURCE = (
-    "<div style='font-size:18pt; font-weight:600'>Now drop a video or an image</div>"
-    "<div style='margin-top:10px'>or open a folder, or pick a camera in File ▸ Camera</div>"
-)
 
 
 class MainWindow(QMainWindow):
@@ -83,7 +71,8 @@ class MainWindow(QMainWindow):
         self.qsettings = settings if settings is not None else QSettings("PoseScope", "PoseScope")
         self.session = Session(*load_settings(self.qsettings))
         self.controller = Controller(self.session, parent=self)
-        self.export: ExportController | None = None
+        self.exports = Exports(self.session, self, self._show)
+        self.exports.sigDone.connect(self.sigExportDone)
         self.recent = RecentFiles(self.qsettings, self.open_paths)
         self._build_ui()
         self._build_menus()
@@ -100,9 +89,11 @@ class MainWindow(QMainWindow):
         self.video_view = VideoView()
         self.video_view.bind(session)
         self.skeleton_view = SkeletonView()
+        self.skeleton_view.bind(session)
         self.timeline = Timeline()
         self.timeline.bind(session)
         self.status = StatusPanel()
+        self.status.bind(session)
         self.arch_panel = ArchPanel()
         self.settings_panel = SettingsPanel(session)
 
@@ -174,7 +165,7 @@ class MainWindow(QMainWindow):
         self.recent_menu = file_menu.addMenu("Open recent")
         self.recent.attach(self.recent_menu)
         file_menu.addSeparator()
-        self.export_action = self._action(file_menu, "Export poses…", self.choose_export, "Ctrl+E")
+        self.export_action = self._action(file_menu, "Export poses…", self.exports.choose, "Ctrl+E")
         self._action(file_menu, "Save 2D snapshot…", partial(self._choose_snapshot, "2d"), "Ctrl+S")
         self._action(
             file_menu, "Save 3D snapshot…", partial(self._choose_snapshot, "3d"), "Ctrl+Shift+S"
@@ -244,7 +235,7 @@ class MainWindow(QMainWindow):
         ev.build_failed.connect(lambda f: self.sigModelFailed.emit(messages.build_failed(f).text))
         ev.checkpoints_chosen.connect(self._checkpoints_chosen)
         ev.source_changed.connect(self._source_changed)
-        ev.frame_shown.connect(self._frame_shown)
+        ev.frame_shown.connect(lambda result: self.sigFrameShown.emit(result))
 
     def _identifying(self, paths: list[str]) -> None:
         if self.session.model is None:
@@ -279,16 +270,11 @@ class MainWindow(QMainWindow):
         )
 
     def _model_changed(self, model: Model) -> None:
-        est = model.estimator
-        self.status.set_device(est.device, model.settings.fp16, est.model.form)
         self._show_model(model)
-        self.skeleton_view.request_fit()
         self._update_hint()
         self.sigModelReady.emit(model.ident)
 
     def _source_changed(self, info: SourceInfo) -> None:
-        self.status.reset()
-        self.skeleton_view.request_fit()
         parts = [info.name, f"{info.width}×{info.height}" if info.width and info.height else ""]
         parts.append(f"{info.fps:g} fps")
         if info.frame_count and not info.live:
@@ -298,19 +284,6 @@ class MainWindow(QMainWindow):
             self.recent.add(info.spec.removeprefix("replay:"))
         self.export_action.setEnabled(True)
         self.sigSourceOpened.emit(info)
-
-    def _frame_shown(self, result: FrameResult) -> None:
-        js = self.session.joint_set_for(result)
-        if result.poses is not None:
-            if js is not self.video_view.joint_set:
-                self.video_view.set_joint_set(js)
-            if js is not self.skeleton_view.joint_set:
-                self.skeleton_view.set_joint_set(js)
-        self.video_view.set_frame(result.frame, result.poses)
-        self.skeleton_view.set_poses(result.poses)
-        if result.poses is not None:
-            self.status.add_timings(result.poses.timings_ms, result.latency_ms, result.dropped)
-        self.sigFrameShown.emit(result)
 
     # ================================================================== messages
 
@@ -369,52 +342,11 @@ class MainWindow(QMainWindow):
     def pause(self) -> None:
         self.session.pause()
 
-    def choose_export(self) -> None:
-        if not self._can_export():
-            return
-        source = self.session.source
-        dialog = ExportDialog(source.spec.removeprefix("replay:") if source else None, self)
-        if dialog.exec():
-            self.start_export(dialog.request())
-
-    def _can_export(self) -> bool:
-        if self.session.model is None:
-            self.show_message("Load a checkpoint first, then export", "info")
-            return False
-        if not self.session.seekable:
-            self.show_message("Export works on a video, an image or a folder", "info")
-            return False
-        if self.export is not None and self.export.running:
-            self.show_message("An export is already running", "info")
-            return False
-        return True
-
     def start_export(
         self, request: engine.ExportRequest, show_dialog: bool = True
     ) -> ExportController | None:
-        """Run an export of the current source in a worker (progress dialog, cancellable)."""
-        s = self.session
-        if not self._can_export() or s.model is None or s.source is None:
-            return None
-        s.pause()
-        job = partial(engine.export_job, s.source.spec, s.model, s.runner_settings, request)
-        self.export = ExportController(job, self, show_dialog=show_dialog)
-        self.export.sigFinished.connect(self._export_finished)
-        self.export.sigFailed.connect(self._export_failed)
-        self.export.sigCancelled.connect(self._export_cancelled)
-        return self.export
-
-    def _export_finished(self, summary: dict[str, object]) -> None:
-        self._show(messages.export_done(summary))
-        self.sigExportDone.emit(summary)
-
-    def _export_failed(self, exc: BaseException) -> None:
-        self.show_message(f"Export failed: {messages.describe_error(exc)}", "error")
-        self.sigExportDone.emit(None)
-
-    def _export_cancelled(self) -> None:
-        self.show_message("Export cancelled", "info")
-        self.sigExportDone.emit(None)
+        """Export the current source (progress dialog, cancellable); None when refused."""
+        return self.exports.start(request, show_dialog)
 
     def save_snapshot(self, which: str, path: str) -> bool:
         """Save the 2D ('2d') or 3D ('3d') view as a PNG."""
@@ -470,9 +402,9 @@ class MainWindow(QMainWindow):
         if self.video_view.current_frame is not None:
             self.video_view.set_hint(None)
         elif self.session.model is None and self.session.base is None:
-            self.video_view.set_hint(HINT_NO_MODEL)
+            self.video_view.set_hint(messages.HINT_NO_MODEL)
         else:
-            self.video_view.set_hint(HINT_NO_SOURCE)
+            self.video_view.set_hint(messages.HINT_NO_SOURCE)
 
     # ================================================================== drag and drop
 
@@ -521,6 +453,5 @@ class MainWindow(QMainWindow):
             self.qsettings.sync()
         except Exception:  # settings are a convenience; closing must go on
             log.debug("saving settings failed", exc_info=True)
-        if self.export is not None and self.export.running:
-            self.export.cancel()
+        self.exports.cancel()
         return self.controller.shutdown(timeout_s)

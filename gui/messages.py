@@ -22,6 +22,18 @@ from posescope.core.session_types import (
     short_name,
 )
 
+HINT_NO_MODEL = (
+    "<div style='font-size:20pt; font-weight:600'>Drop a checkpoint here</div>"
+    "<div style='margin-top:10px'>ConvNeXtPose XS / S / M / L, or 3DMPPE PoseNet "
+    "(a RootNet beside it gives root depth)</div>"
+    "<div style='margin-top:6px; color:#8b95ab'>.pth · .pth.tar · .tar · .safetensors · "
+    "or a video, image or folder</div>"
+)
+HINT_NO_SOURCE = (
+    "<div style='font-size:18pt; font-weight:600'>Now drop a video or an image</div>"
+    "<div style='margin-top:10px'>or open a folder, or pick a camera in File ▸ Camera</div>"
+)
+
 
 @dataclass(frozen=True)
 class Message:

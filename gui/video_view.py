@@ -17,7 +17,7 @@ from PySide6.QtGui import QColor, QFont, QPen
 from PySide6.QtWidgets import QGraphicsRectItem, QLabel, QVBoxLayout, QWidget
 
 from posescope.core.session import Session
-from posescope.core.session_types import DisplaySettings, RunnerSettings
+from posescope.core.session_types import DisplaySettings, FrameResult, RunnerSettings
 from posescope.core.types import Frame, FramePoses
 from posescope.core.variants import JointSet
 from posescope.gui import colors
@@ -241,6 +241,14 @@ class VideoView(QWidget):
         session.events.runner_settings_changed.connect(self._show_runner_settings)
         session.events.display_changed.connect(self.set_display)
         self._show_runner_settings(session.runner_settings)
+
+        def shown(result: FrameResult) -> None:
+            joint_set = session.joint_set_for(result)
+            if result.poses is not None and joint_set is not self.joint_set:
+                self.set_joint_set(joint_set)
+            self.set_frame(result.frame, result.poses)
+
+        session.events.frame_shown.connect(shown)
 
     def set_display(self, display: DisplaySettings) -> None:
         self.set_show_labels(display.show_labels)
