@@ -430,8 +430,8 @@ class Session:
         """Recompute the frame on screen (the model or its settings changed)."""
         if not self.seekable:
             return
-        index = self.shown_index if self.shown is not None else (self.requested or 0)
-        self._request(index, reset=True)
+        index = self.shown_index
+        self._request(index if index is not None else (self.requested or 0), reset=True)
 
     def _clamp(self, index: int) -> int:
         return max(0, min(int(index), max(0, self.frame_count - 1)))

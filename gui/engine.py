@@ -117,7 +117,9 @@ def make_runner(
         tracker = PersonTracker.fixed(settings.tracker_box)
     else:
         tracker = PersonTracker(detector=detector)
-    smoother = PoseSmoother(enabled=settings.smoothing, **settings.smoother_args())
+    smoother = PoseSmoother(
+        enabled=settings.smoothing, min_cutoff=settings.smoother_args()["min_cutoff"]
+    )
     return PoseRunner(estimator, tracker, smoother)
 
 
@@ -174,6 +176,9 @@ def export_job(
     estimator = Estimator.from_checkpoint(model.ckpt, model.base_ident, model.settings.config())
     if model.rootnet is not None:
         estimator.set_rootnet(model.rootnet.ckpt, model.rootnet.ident)
+    joint_set = estimator.joint_set
+    if joint_set is None:  # every pose network has one; a RootNet was refused before
+        raise ValueError(f"{model.ident.title} has no joint set: not a pose network")
     detector = None if runner_settings.tracker_box is not None else make_detector()
     runner = make_runner(estimator, runner_settings, detector=detector)
     source = open_media(spec)
@@ -196,7 +201,7 @@ def export_job(
             poses = runner.process(frame)
             frames.append(poses)
             if writer is not None:
-                writer.write(draw_frame(frame.image, poses, estimator.joint_set))
+                writer.write(draw_frame(frame.image, poses, joint_set))
             index += 1
             yield index, total, f"Frame {index} of {total or '?'}"
         completed = True
@@ -213,9 +218,7 @@ def export_job(
         yield index, total, "Writing poses…"
         cfg = estimator.config
         principal = cfg.principal or (source.width / 2.0, source.height / 2.0)
-        doc = run_document(
-            model.ident.to_dict(), info, cfg.focal, principal, estimator.joint_set, frames
-        )
+        doc = run_document(model.ident.to_dict(), info, cfg.focal, principal, joint_set, frames)
         write_poses(request.poses_path, doc)
         written.append(request.poses_path)
     if request.video_path:

@@ -157,7 +157,8 @@ class MainWindow(QMainWindow):
         mb = self.menuBar()
         s, c = self.session, self.controller
         file_menu = mb.addMenu("&File")
-        self._action(file_menu, "Open checkpoint…", self.choose_checkpoint, QKeySequence.Open)
+        keys = QKeySequence.StandardKey
+        self._action(file_menu, "Open checkpoint…", self.choose_checkpoint, keys.Open)
         self._action(file_menu, "Open video or image…", self.choose_media, "Ctrl+Shift+O")
         self._action(file_menu, "Open folder of images…", self.choose_folder)
         self.camera_menu = CameraMenu(c, self.open_source, self.show_message, file_menu)
@@ -171,7 +172,7 @@ class MainWindow(QMainWindow):
             file_menu, "Save 3D snapshot…", partial(self._choose_snapshot, "3d"), "Ctrl+Shift+S"
         )
         file_menu.addSeparator()
-        self._action(file_menu, "Quit", self.close, QKeySequence.Quit)
+        self._action(file_menu, "Quit", self.close, keys.Quit)
 
         play = mb.addMenu("&Playback")
         self._action(play, "Play / pause", c.toggle_play, "Space")
@@ -291,7 +292,7 @@ class MainWindow(QMainWindow):
         self,
         text: str,
         level: str = "error",
-        actions: Sequence[tuple[str, Callable[[], object]]] = (),
+        actions: Sequence[tuple[str, Callable[[], None]]] = (),
         details: str | None = None,
     ) -> BannerMessage:
         """Show `text` in the banner (non-blocking); warnings and errors are also signalled."""

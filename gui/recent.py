@@ -27,8 +27,8 @@ class RecentFiles:
     def files(self) -> list[str]:
         value = self.qsettings.value("recent", [])
         if isinstance(value, str):
-            value = [value]
-        return [str(v) for v in (value or [])]
+            return [value]
+        return [str(v) for v in value] if isinstance(value, list | tuple) else []
 
     def add(self, path: str) -> None:
         path = os.path.abspath(path)

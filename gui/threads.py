@@ -116,7 +116,7 @@ class _Reaper(QObject):
 _reaper: _Reaper | None = None
 
 
-def start_worker(worker: QObject, name: str) -> QThread:
+def start_worker(worker: WorkerBase, name: str) -> QThread:
     """Move `worker` to a new QThread named `name`, start it, and run `worker.run()` there.
 
     The worker must emit its `finished` signal when `run()` returns; the thread then quits.
