@@ -427,11 +427,12 @@ class Session:
         self.seek((self.requested or 0) + int(delta))
 
     def refresh(self) -> None:
-        """Recompute the frame on screen (the model or its settings changed)."""
+        """Recompute the frame asked for last (the model or its settings changed): a seek made
+        while the runner was being rebuilt is not undone by going back to the frame shown."""
         if not self.seekable:
             return
-        index = self.shown_index
-        self._request(index if index is not None else (self.requested or 0), reset=True)
+        index = self.requested if self.requested is not None else self.shown_index
+        self._request(index or 0, reset=True)
 
     def _clamp(self, index: int) -> int:
         return max(0, min(int(index), max(0, self.frame_count - 1)))

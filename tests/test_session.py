@@ -338,3 +338,17 @@ def test_choosing_the_box_without_one_starts_from_the_middle_of_the_frame() -> N
     s2 = Session()
     s2.use_person_box([1, 2, 3, 4])
     assert s2.runner_settings.use_box and s2.runner_settings.box == (1.0, 2.0, 3.0, 4.0)
+
+
+def test_a_new_runner_recomputes_the_frame_asked_for_not_an_older_one_on_screen() -> None:
+    s = Session()
+    rec = Recorder(s)
+    a = opened("a.pth")
+    request = s.load(a)
+    s.model_built(request.generation, model_of(a))
+    opened_video(s, frames=100)
+    s.apply_result(result(s, 0))
+    s.seek(31)  # frame 31 is being computed when the new runner arrives
+    s.install_runner(request.generation, object())
+    (last,) = rec.of("frame_requested")[-1]
+    assert (last.index, last.reset) == (31, True)
