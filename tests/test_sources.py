@@ -449,7 +449,7 @@ def test_video_decoded_with_one_ffmpeg_thread_is_the_same() -> None:
     """decode_threads=1 (what a CPU pipeline uses) gives the same pixels, sequential and seeked."""
     from posescope.core.sources import open_source
 
-    media = Path(__file__).resolve().parents[2] / "shared" / "media" / "pose2sim_cam01.mp4"
+    media = Path(__file__).resolve().parent / "media" / "pose2sim_cam01.mp4"
     with open_source(media) as auto, open_source(media, decode_threads=1) as one:
         assert one._cap.get(cv2.CAP_PROP_N_THREADS) == 1
         for _ in range(5):
