@@ -31,8 +31,9 @@ from PySide6.QtWidgets import (
 
 from posescope import resources
 from posescope.core.session import Session
-from posescope.core.session_types import Model, SourceInfo
+from posescope.core.session_types import CheckpointChoice, Model, SourceInfo
 from posescope.gui import engine, messages
+from posescope.gui.arch_binding import bind_arch_panel
 from posescope.gui.arch_panel import ArchPanel
 from posescope.gui.banner import Banner, BannerMessage
 from posescope.gui.chrome import tool_button, view_header
@@ -95,6 +96,7 @@ class MainWindow(QMainWindow):
         self.status = StatusPanel()
         self.status.bind(session)
         self.arch_panel = ArchPanel()
+        bind_arch_panel(self.arch_panel, session)
         self.settings_panel = SettingsPanel(session)
 
         video_box = QWidget()
@@ -222,56 +224,23 @@ class MainWindow(QMainWindow):
         s, ev, c = self.session, self.session.events, self.controller
         c.sigBusy.connect(self.status.set_activity)
         messages.bind_messages(s, self._show, lambda path: s.open_checkpoints([path], True))
-        self.arch_panel.sigUpsampleChanged.connect(s.set_upsample)
-        self.arch_panel.sigUpsampleReset.connect(lambda: s.set_upsample(None))
         self.timeline.sigSeek.connect(lambda i: s.seek(i, from_timeline=True))
         self.timeline.sigStep.connect(s.step)
         self.timeline.sigPlayToggled.connect(c.toggle_play)
         self.timeline.sigSpeedChanged.connect(c.set_speed)
-        ev.identifying.connect(self._identifying)
-        ev.build_requested.connect(self._build_requested)
-        ev.rootnet_changed.connect(lambda opened: self.arch_panel.set_rootnet(opened.ident))
-        ev.checkpoint_restored.connect(self._restore_panel)
+        ev.build_requested.connect(lambda request: self.sigIdentified.emit(request.ident))
         ev.model_changed.connect(self._model_changed)
         ev.build_failed.connect(lambda f: self.sigModelFailed.emit(messages.build_failed(f).text))
         ev.checkpoints_chosen.connect(self._checkpoints_chosen)
         ev.source_changed.connect(self._source_changed)
         ev.frame_shown.connect(lambda result: self.sigFrameShown.emit(result))
 
-    def _identifying(self, paths: list[str]) -> None:
-        if self.session.model is None:
-            self.arch_panel.show_loading(", ".join(os.path.basename(p) for p in paths))
-
-    def _checkpoints_chosen(self, choice) -> None:
+    def _checkpoints_chosen(self, choice: CheckpointChoice) -> None:
         for opened in (choice.rootnet, choice.pose, *choice.passed_over):
             if opened is not None:
                 self.recent.add(opened.path)
 
-    def _build_requested(self, request) -> None:
-        rootnet = self.session.rootnet
-        self.arch_panel.set_identification(
-            request.ident,
-            overridden=request.settings.upsample is not None,
-            rootnet=rootnet.ident if rootnet else None,
-        )
-        self.sigIdentified.emit(request.ident)
-
-    def _restore_panel(self) -> None:
-        model = self.session.model
-        if model is not None:
-            self._show_model(model)
-        elif self.session.base is None:
-            self.arch_panel.show_empty()
-
-    def _show_model(self, model: Model) -> None:
-        self.arch_panel.set_identification(
-            model.ident,
-            overridden=model.settings.upsample is not None,
-            rootnet=model.rootnet.ident if model.rootnet else None,
-        )
-
     def _model_changed(self, model: Model) -> None:
-        self._show_model(model)
         self._update_hint()
         self.sigModelReady.emit(model.ident)
 
