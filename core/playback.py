@@ -3,8 +3,9 @@
 Qt-free and driven by the caller's clock (`now` in seconds, e.g. `time.perf_counter()`), so
 its timing is tested with a fake clock. The clock restarts from the frame on screen whenever
 playing starts or the speed changes. `REAL_TIME` follows the wall clock and skips the frames
-the model cannot keep up with; a later mode (every frame, from an analysis cache) decides
-the next frame differently in `target`.
+the model cannot keep up with (what a live source needs); `EVERY_FRAME` shows each frame in
+turn, never faster than the clock, and lets the clock wait for a frame that is late (what an
+analysis cache will serve at full rate).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 
 class PlaybackMode(enum.Enum):
     REAL_TIME = "real time"  # the frame the wall clock says; frames that are not ready skip
+    EVERY_FRAME = "every frame"  # the next frame, when the clock says it is due
 
 
 @dataclass
@@ -47,8 +49,21 @@ class Playback:
     def target(self, now: float, frame_count: int) -> int:
         """The frame due at `now` (clamped to the last frame)."""
         elapsed = max(0.0, float(now) - self.t0)
-        due = self.start + int(elapsed * self.fps * self.speed)
+        due = self.start + int(elapsed * self.fps * self.speed + 1e-9)  # 0.6 - 0.5 is 0.0999…
         return max(0, min(due, frame_count - 1))
+
+    def next_frame(self, now: float, frame_count: int, asked: int | None) -> int | None:
+        """The frame to ask for at `now`, after `asked` (the last one asked for, whose result
+        is on screen), or None when none is due yet."""
+        due = self.target(now, frame_count)
+        if self.mode is PlaybackMode.REAL_TIME:
+            return due if due != asked else None
+        following = 0 if asked is None else asked + 1
+        if following > frame_count - 1 or due < following:
+            return None
+        if due > following:  # late: the clock waits for the frames instead of skipping them
+            self.begin(following, now)
+        return following
 
     def interval_ms(self) -> int:
         """How often to tick: twice per frame, at least every 4 ms."""

@@ -19,7 +19,7 @@ from dataclasses import replace
 
 from psygnal import Signal, SignalGroup
 
-from posescope.core.playback import Playback
+from posescope.core.playback import Playback, PlaybackMode
 from posescope.core.session_types import (
     BuildFailed,
     BuildRequest,
@@ -505,11 +505,17 @@ class Session:
         if not self.playing or not self.seekable:
             return None
         last = self.frame_count - 1
-        target = self.playback.target(now, self.frame_count)
         asked = None
-        if not self._outstanding and target != self.requested:
-            self._request(target)
-            asked = target
-        if target == last and self.shown_index == last:
+        if not self._outstanding:
+            asked = self.playback.next_frame(now, self.frame_count, self.requested)
+            if asked is not None:
+                self._request(asked)
+        if self.shown_index == last and self.playback.target(now, self.frame_count) == last:
             self.pause()
         return asked
+
+    def set_playback_mode(self, mode: PlaybackMode, now: float) -> None:
+        """Real time (skip what is not ready) or every frame (wait for it)."""
+        self.playback.mode = PlaybackMode(mode)
+        if self.playing and self.seekable:
+            self.play(now)

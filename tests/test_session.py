@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from posescope.core.identify import Identification
+from posescope.core.playback import PlaybackMode
 from posescope.core.session import Session
 from posescope.core.session_types import (
     FrameResult,
@@ -134,6 +135,29 @@ def test_playback_pauses_on_the_last_frame_and_restarts_from_the_first() -> None
     s.play(now=6.0)  # at the end: from the first frame again, tracker reset
     (last,) = rec.of("frame_requested")[-1]
     assert (last.index, last.reset) == (0, True) and s.playing
+
+
+def test_every_frame_playback_shows_each_frame_and_waits_for_late_ones() -> None:
+    s = Session()
+    rec = Recorder(s)
+    opened_video(s, frames=10, fps=10.0)
+    s.apply_result(result(s, 0))
+    s.set_playback_mode(PlaybackMode.EVERY_FRAME, now=0.0)
+    s.play(now=0.0)
+    assert s.tick(0.05) is None  # frame 1 is not due before 0.1 s
+    assert s.tick(0.1) == 1
+    s.apply_result(result(s, 1))
+    assert s.tick(0.5) == 2  # late (4 was due): the next frame, not a skip
+    s.apply_result(result(s, 2))
+    assert s.tick(0.55) is None  # the clock waited: frame 3 is due at 0.6 s
+    assert s.tick(0.6) == 3
+    for i in range(3, 9):
+        s.apply_result(result(s, i))
+        assert s.tick(0.6 + 0.1 * (i - 2)) == i + 1  # on time from here on
+    s.apply_result(result(s, 9))
+    assert rec.requested_frames() == list(range(10))
+    s.tick(1.3)
+    assert not s.playing  # the last frame is on screen
 
 
 def test_a_single_image_does_not_play_and_a_live_source_plays_at_once() -> None:
