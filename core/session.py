@@ -9,6 +9,11 @@ worker, and the answers come back through methods (`checkpoints_opened`, `model_
 
 Generations make "latest wins" safe: a build, a runner or a frame that belongs to a checkpoint,
 setting or source that has since been replaced is dropped when it arrives.
+
+Room for an analysis cache: `_request` is the one place a frame is asked for and
+`apply_result` the one place a result lands, so a cache of poses per (runner generation,
+frame) can answer a request there, and `install_runner` / `source_opened` (new generations)
+are where it is invalidated; `Playback.mode` already has an every-frame mode to play it.
 """
 
 from __future__ import annotations
