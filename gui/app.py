@@ -179,17 +179,19 @@ def _wait_for_pose(
         if problems:
             loop.quit()
             return
-        shown = window._shown
+        shown = window.session.shown
         if media is not None:
             if shown is None:
                 return
-            if frame is not None and shown.frame.index != min(frame, window._frame_count - 1):
+            if frame is not None and shown.frame.index != min(
+                frame, window.session.frame_count - 1
+            ):
                 return
         if checkpoint is not None:
             if not state["ready"]:
                 return
             if media is not None:
-                if shown.poses is None or shown.model_generation != window._runner_gen:
+                if not window.session.is_current(shown):
                     return
                 if not shown.poses.people:
                     problems.append(f"no pose found in frame {shown.frame.index}")

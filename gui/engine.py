@@ -11,8 +11,32 @@ import os
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
+from posescope.core.session_types import (
+    Model,
+    ModelSettings,
+    Opened,
+    OpenFailed,
+    RunnerSettings,
+    SourceInfo,
+)
+
+if TYPE_CHECKING:
+    from posescope.core.checkpoint import LoadedCheckpoint
+    from posescope.core.identify import Identification
+    from posescope.core.person import PeopleDetector
+    from posescope.core.pipeline import Estimator, PoseRunner
+    from posescope.core.sources import Source
+
+__all__ = [
+    "Model",
+    "ModelSettings",
+    "OpenFailed",
+    "Opened",
+    "RunnerSettings",
+    "SourceInfo",
+]
 VIDEO_EXTS = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".gif"}
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 MEDIA_FILTER = (
@@ -48,23 +72,6 @@ def classify_path(path: str | os.PathLike[str]) -> str:
     return "checkpoint"
 
 
-@dataclass
-class Opened:
-    """A checkpoint that opened and was identified."""
-
-    path: str
-    ckpt: Any  # core.checkpoint.LoadedCheckpoint
-    ident: Any  # core.identify.Identification
-
-
-@dataclass
-class OpenFailed:
-    """A checkpoint that did not open; `error` is the engine's exception."""
-
-    path: str
-    error: BaseException
-
-
 def identify_files(paths: Sequence[str], trust: bool = False) -> list[Opened | OpenFailed]:
     """Open and identify each file; one result per path, errors kept (never raised)."""
     from posescope.core.checkpoint import open_checkpoint
@@ -75,66 +82,18 @@ def identify_files(paths: Sequence[str], trust: bool = False) -> list[Opened | O
         try:
             ckpt = open_checkpoint(path, trust=trust)
             ident = identify_checkpoint(ckpt)
-        except Exception as exc:
+        except Exception as exc:  # every failure is reported with its file
             out.append(OpenFailed(str(path), exc))
         else:
             out.append(Opened(str(path), ckpt, ident))
     return out
 
 
-@dataclass
-class ModelSettings:
-    """What the estimator is built with (a change rebuilds it)."""
-
-    device: str = "auto"
-    fp16: bool = False
-    flip: bool = False
-    focal: float = 1500.0
-    upsample: tuple[bool, ...] | None = None
-    compile: bool = False
-
-    def config(self) -> Any:
-        from posescope.core.pipeline import EstimatorConfig
-
-        return EstimatorConfig(
-            device=self.device,
-            fp16=self.fp16,
-            flip=self.flip,
-            focal=(float(self.focal), float(self.focal)),
-            upsample=self.upsample,
-            compile=self.compile,
-        )
-
-
-@dataclass
-class RunnerSettings:
-    """How people are found and poses smoothed (a change only rebuilds the runner)."""
-
-    smoothing: bool = True
-    strength: float = 0.5  # 0 (light) .. 1 (heavy)
-    box: tuple[float, float, float, float] | None = None  # None: detector
-
-    def smoother_args(self) -> dict[str, float]:
-        """One-Euro parameters: strength 0.5 is the engine default (min_cutoff 1.0 Hz);
-        0 gives 10 Hz (light), 1 gives 0.1 Hz (heavy). beta stays the engine's."""
-        s = min(1.0, max(0.0, float(self.strength)))
-        return {"min_cutoff": float(10.0 ** (1.0 - 2.0 * s))}
-
-
-@dataclass
-class Model:
-    """A built estimator and what it came from."""
-
-    ckpt: Any
-    base_ident: Any  # Identification as read from the file
-    ident: Any  # Identification as run (upsample override applied)
-    estimator: Any
-    settings: ModelSettings
-    rootnet: Opened | None = None
-
-
 def build_model(
-    ckpt: Any, ident: Any, settings: ModelSettings, rootnet: Opened | None = None
+    ckpt: LoadedCheckpoint,
+    ident: Identification,
+    settings: ModelSettings,
+    rootnet: Opened | None = None,
 ) -> Model:
     """Rebuild the network the tensors describe and load it (slow: call in a worker)."""
     from posescope.core.pipeline import Estimator
@@ -143,74 +102,49 @@ def build_model(
     if rootnet is not None:
         estimator.set_rootnet(rootnet.ckpt, rootnet.ident)
     # the estimator's ident has the upsampling override applied (heatmap size, GFLOPs)
-    return Model(ckpt, ident, getattr(estimator, "ident", ident), estimator, settings, rootnet)
+    return Model(ckpt, ident, estimator.ident, estimator, settings, rootnet)
 
 
-def make_runner(estimator: Any, settings: RunnerSettings, detector: Any | None = None) -> Any:
+def make_runner(
+    estimator: Estimator, settings: RunnerSettings, detector: PeopleDetector | None = None
+) -> PoseRunner:
     """A fresh PoseRunner (tracker + smoother) around `estimator`."""
     from posescope.core.person import PersonTracker
     from posescope.core.pipeline import PoseRunner
     from posescope.core.smoothing import PoseSmoother
 
-    if settings.box is not None:
-        tracker = PersonTracker.fixed(tuple(float(v) for v in settings.box))
+    if settings.tracker_box is not None:
+        tracker = PersonTracker.fixed(settings.tracker_box)
     else:
         tracker = PersonTracker(detector=detector)
-    smoother = PoseSmoother(enabled=settings.smoothing, **settings.smoother_args())
+    smoother = PoseSmoother(
+        enabled=settings.smoothing, min_cutoff=settings.smoother_args()["min_cutoff"]
+    )
     return PoseRunner(estimator, tracker, smoother)
 
 
-def make_detector() -> Any:
+def make_detector() -> PeopleDetector:
     from posescope.core.person import PeopleDetector
 
     return PeopleDetector()
 
 
-def open_media(spec: str) -> Any:
+def open_media(spec: str) -> Source:
     """Open a video, image, folder or 'camera:N' / 'replay:PATH' source."""
     from posescope.core.sources import open_source
 
     return open_source(spec)
 
 
-def source_info(source: Any) -> dict[str, Any]:
-    """A plain description of a source (for the window and for exports)."""
-    info = getattr(source, "info", None)
-    if callable(info):
-        try:
-            got = info()
-            if isinstance(got, dict):
-                return dict(got)
-        except Exception:
-            pass
-    return {
-        "name": getattr(source, "name", "?"),
-        "width": getattr(source, "width", 0),
-        "height": getattr(source, "height", 0),
-        "fps": getattr(source, "fps", 0.0),
-        "frame_count": getattr(source, "frame_count", None),
-        "is_live": getattr(source, "is_live", False),
-    }
-
-
-def list_cameras() -> list[Any]:
+def list_cameras() -> list[int]:
     from posescope.core.sources import list_cameras as _list
 
     return list(_list())
 
 
-def camera_spec(camera: Any) -> tuple[str, str]:
-    """(spec, label) for one entry of `list_cameras()` (an int, or an object/dict with one)."""
-    if isinstance(camera, int):
-        return f"camera:{camera}", f"Camera {camera}"
-    if isinstance(camera, str):
-        return (camera if ":" in camera else f"camera:{camera}"), camera
-    get = camera.get if isinstance(camera, dict) else lambda k, d=None: getattr(camera, k, d)
-    index = get("index", get("id", 0))
-    name = get("name", None) or f"Camera {index}"
-    w, h = get("width", None), get("height", None)
-    label = f"{name} ({w}×{h})" if w and h else str(name)
-    return f"camera:{index}", label
+def camera_spec(index: int) -> tuple[str, str]:
+    """(spec, label) for one entry of `list_cameras()`."""
+    return f"camera:{int(index)}", f"Camera {int(index)}"
 
 
 @dataclass
@@ -227,7 +161,7 @@ def export_job(
     runner_settings: RunnerSettings,
     request: ExportRequest,
     should_abort: Callable[[], bool],
-) -> Generator[tuple[int, int, str], None, dict[str, Any]]:
+) -> Generator[tuple[int, int, str], None, dict[str, object]]:
     """Estimate every frame of `spec` with a private estimator and write the exports.
 
     Yields (done, total, text) progress; returns a summary dict. Stops early (writing
@@ -236,20 +170,24 @@ def export_job(
     from posescope.core.drawing import draw_frame
     from posescope.core.export import OverlayVideoWriter, run_document, write_poses
     from posescope.core.pipeline import Estimator
+    from posescope.core.types import FramePoses
 
     yield 0, 0, "Building the model…"
     estimator = Estimator.from_checkpoint(model.ckpt, model.base_ident, model.settings.config())
     if model.rootnet is not None:
         estimator.set_rootnet(model.rootnet.ckpt, model.rootnet.ident)
-    detector = None if runner_settings.box is not None else make_detector()
+    joint_set = estimator.joint_set
+    if joint_set is None:  # every pose network has one; a RootNet was refused before
+        raise ValueError(f"{model.ident.title} has no joint set: not a pose network")
+    detector = None if runner_settings.tracker_box is not None else make_detector()
     runner = make_runner(estimator, runner_settings, detector=detector)
     source = open_media(spec)
-    writer = None
-    frames = []
+    writer: OverlayVideoWriter | None = None
+    frames: list[FramePoses] = []
     completed = False
     try:
         total = int(source.frame_count or 0)
-        info = source_info(source)
+        info = dict(source.info())
         if request.video_path:
             fps = float(source.fps or 30.0)
             writer = OverlayVideoWriter(request.video_path, fps, (source.width, source.height))
@@ -263,7 +201,7 @@ def export_job(
             poses = runner.process(frame)
             frames.append(poses)
             if writer is not None:
-                writer.write(draw_frame(frame.image, poses, estimator.joint_set))
+                writer.write(draw_frame(frame.image, poses, joint_set))
             index += 1
             yield index, total, f"Frame {index} of {total or '?'}"
         completed = True
@@ -280,9 +218,7 @@ def export_job(
         yield index, total, "Writing poses…"
         cfg = estimator.config
         principal = cfg.principal or (source.width / 2.0, source.height / 2.0)
-        doc = run_document(
-            model.ident.to_dict(), info, cfg.focal, principal, estimator.joint_set, frames
-        )
+        doc = run_document(model.ident.to_dict(), info, cfg.focal, principal, joint_set, frames)
         write_poses(request.poses_path, doc)
         written.append(request.poses_path)
     if request.video_path:

@@ -1,12 +1,14 @@
 """Export the current video's poses (JSON / CSV / NPZ) and an overlay video.
 
 `ExportDialog` asks where; `ExportController` runs the job in a `JobWorker` thread with a
-cancellable progress dialog and reports the outcome by signal.
+cancellable progress dialog and reports the outcome by signal; `Exports` checks that the
+session can export now, starts one and words its outcome.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Generator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from posescope.core.session import Session
+from posescope.gui import engine, messages
 from posescope.gui.engine import ExportRequest
 from posescope.gui.workers import JobWorker, start_worker, stop_worker
 
@@ -126,9 +130,8 @@ class ExportController(QObject):
         super().__init__(parent)
         self.worker = JobWorker(job)
         self.worker.sigProgress.connect(self._progress)
-        self.worker.sigDone.connect(self._done)
-        self.worker.sigFailed.connect(self._failed)
-        self.worker.sigCancelled.connect(self._cancelled)
+        self.worker.returned.connect(self._done)  # {"cancelled": True} when stopped
+        self.worker.errored.connect(self._failed)
         self.dialog: QProgressDialog | None = None
         self.worker_progress = 0  # items done, as last reported
         if show_dialog:
@@ -175,15 +178,80 @@ class ExportController(QObject):
         self.running = False
         self.sigFailed.emit(exc)
 
-    @Slot()
-    def _cancelled(self) -> None:
-        self._close_dialog()
-        self.running = False
-        self.sigCancelled.emit()
-
     def _close_dialog(self) -> None:
         if self.dialog is not None:
             self.dialog.canceled.disconnect(self.cancel)
             self.dialog.close()
             self.dialog.deleteLater()
             self.dialog = None
+
+
+class Exports(QObject):
+    """Exports of the session's source with its running model (one at a time)."""
+
+    sigDone = Signal(object)  # summary dict, or None when cancelled / failed
+
+    def __init__(
+        self,
+        session: Session,
+        parent: QWidget,
+        show: Callable[[messages.Message], object],
+    ) -> None:
+        super().__init__(parent)
+        self.session = session
+        self._parent = parent
+        self._show = show
+        self.current: ExportController | None = None
+
+    def refusal(self) -> str | None:
+        """Why an export cannot start now; None when it can."""
+        if self.session.model is None:
+            return "Load a checkpoint first, then export"
+        if not self.session.seekable:
+            return "Export works on a video, an image or a folder"
+        if self.current is not None and self.current.running:
+            return "An export is already running"
+        return None
+
+    def _refused(self) -> bool:
+        why = self.refusal()
+        if why is not None:
+            self._show(messages.Message(why, "info"))
+        return why is not None
+
+    def choose(self) -> None:
+        """Ask where (a dialog), then export."""
+        if self._refused() or self.session.source is None:
+            return
+        dialog = ExportDialog(self.session.source.spec.removeprefix("replay:"), self._parent)
+        if dialog.exec():
+            self.start(dialog.request())
+
+    def start(self, request: ExportRequest, show_dialog: bool = True) -> ExportController | None:
+        """Run an export of the current source in a worker (progress dialog, cancellable)."""
+        s = self.session
+        if self._refused() or s.model is None or s.source is None:
+            return None
+        s.pause()
+        job = partial(engine.export_job, s.source.spec, s.model, s.runner_settings, request)
+        self.current = ExportController(job, self._parent, show_dialog=show_dialog)
+        self.current.sigFinished.connect(self._finished)
+        self.current.sigFailed.connect(self._failed)
+        self.current.sigCancelled.connect(self._cancelled)
+        return self.current
+
+    def cancel(self) -> None:
+        if self.current is not None and self.current.running:
+            self.current.cancel()
+
+    def _finished(self, summary: dict[str, object]) -> None:
+        self._show(messages.export_done(summary))
+        self.sigDone.emit(summary)
+
+    def _failed(self, exc: BaseException) -> None:
+        self._show(messages.Message(f"Export failed: {messages.describe_error(exc)}"))
+        self.sigDone.emit(None)
+
+    def _cancelled(self) -> None:
+        self._show(messages.Message("Export cancelled", "info"))
+        self.sigDone.emit(None)

@@ -1,12 +1,14 @@
 """Settings: device and precision, flip test, focal length, people (detector or a drawn box),
-smoothing, and what the overlay shows. Emits what changed; the window decides what to rebuild.
+smoothing, and what the overlay shows. A view of the session's settings: a widget change is
+handed to the session, and the widgets follow the session's events (as napari's QtDims
+follows Dims); the panel never holds the truth.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
@@ -22,6 +24,9 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+
+from posescope.core.session import Session
+from posescope.core.session_types import DisplaySettings, ModelSettings, RunnerSettings
 
 DEVICES: tuple[tuple[str, str], ...] = (
     ("auto", "Auto"),
@@ -46,19 +51,15 @@ class ViewerSettings:
 
 
 class SettingsPanel(QScrollArea):
-    """A form over `ViewerSettings`."""
+    """A form over the session's model, runner and display settings."""
 
-    sigModelSettingsChanged = Signal()  # device, fp16, flip, focal: the estimator is rebuilt
-    sigRunnerSettingsChanged = Signal()  # smoothing, people: the runner is rebuilt
-    sigDisplayChanged = Signal()  # labels, boxes
-    sigResetBox = Signal()
-
-    def __init__(self, settings: ViewerSettings | None = None, parent: QWidget | None = None):
+    def __init__(self, session: Session, parent: QWidget | None = None):
         super().__init__(parent)
         self.setObjectName("SettingsPanel")
         self.setWidgetResizable(True)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        s = settings or ViewerSettings()
+        self.session = session
+        s = _flat(session.model_settings, session.runner_settings, session.display)
         page = QWidget()
         page.setObjectName("ArchPage")
         v = QVBoxLayout(page)
@@ -115,7 +116,7 @@ class SettingsPanel(QScrollArea):
         form.addRow(hint)
         self.reset_box = QPushButton("Reset box")
         self.reset_box.setObjectName("LinkButton")
-        self.reset_box.clicked.connect(self.sigResetBox)
+        self.reset_box.clicked.connect(session.reset_box)
         form.addRow(self.reset_box)
         v.addWidget(people)
 
@@ -145,20 +146,22 @@ class SettingsPanel(QScrollArea):
         v.addStretch(1)
         self.setWidget(page)
 
-        for w in (self.device,):
-            w.currentIndexChanged.connect(self.sigModelSettingsChanged)
-        self.fp16.toggled.connect(self.sigModelSettingsChanged)
-        self.flip.toggled.connect(self.sigModelSettingsChanged)
-        self.compile.toggled.connect(self.sigModelSettingsChanged)
-        self.focal.valueChanged.connect(self.sigModelSettingsChanged)
-        self.detector_radio.toggled.connect(self._people_changed)
-        self.smoothing.toggled.connect(self._smoothing_changed)
-        self.strength.sliderReleased.connect(self.sigRunnerSettingsChanged)
+        self.device.currentIndexChanged.connect(self._model_changed)
+        for box in (self.fp16, self.flip, self.compile):
+            box.toggled.connect(self._model_changed)
+        self.focal.valueChanged.connect(self._model_changed)
+        self.detector_radio.toggled.connect(self._runner_changed)
+        self.smoothing.toggled.connect(self._runner_changed)
+        self.strength.sliderReleased.connect(self._runner_changed)
         self.strength.valueChanged.connect(self._strength_changed)
-        self.labels.toggled.connect(self.sigDisplayChanged)
-        self.boxes.toggled.connect(self.sigDisplayChanged)
-        self._people_changed()
+        self.labels.toggled.connect(self._display_changed)
+        self.boxes.toggled.connect(self._display_changed)
+        self.reset_box.setEnabled(s.use_box)
         self.strength.setEnabled(s.smoothing)
+        ev = session.events
+        ev.model_settings_changed.connect(self.show_model_settings)
+        ev.runner_settings_changed.connect(self._show_runner_settings)
+        ev.display_changed.connect(self._show_display)
 
     @staticmethod
     def _card(title: str) -> tuple[QFrame, QFormLayout]:
@@ -176,43 +179,81 @@ class SettingsPanel(QScrollArea):
         v.addLayout(form)
         return card, form
 
-    def show_model_settings(self, model_settings: object) -> None:
-        """Show the settings a model runs with (after a rebuild with others failed)."""
+    def show_model_settings(self, settings: ModelSettings) -> None:
+        """Show the settings the session holds (after a rebuild with others failed, too)."""
         widgets = (self.device, self.fp16, self.flip, self.compile, self.focal)
         blocked = [w.blockSignals(True) for w in widgets]
         keys = [k for k, _ in DEVICES]
-        device = str(getattr(model_settings, "device", "auto"))
-        if device in keys:
-            self.device.setCurrentIndex(keys.index(device))
-        self.fp16.setChecked(bool(getattr(model_settings, "fp16", False)))
-        self.flip.setChecked(bool(getattr(model_settings, "flip", False)))
-        self.compile.setChecked(bool(getattr(model_settings, "compile", False)))
-        self.focal.setValue(float(getattr(model_settings, "focal", 1500.0)))
+        if settings.device in keys:
+            self.device.setCurrentIndex(keys.index(settings.device))
+        self.fp16.setChecked(settings.fp16)
+        self.flip.setChecked(settings.flip)
+        self.compile.setChecked(settings.compile)
+        self.focal.setValue(settings.focal)
         for w, b in zip(widgets, blocked, strict=True):
             w.blockSignals(b)
 
+    def _show_runner_settings(self, settings: RunnerSettings) -> None:
+        widgets = (self.box_radio, self.detector_radio, self.smoothing, self.strength)
+        blocked = [w.blockSignals(True) for w in widgets]
+        (self.box_radio if settings.use_box else self.detector_radio).setChecked(True)
+        self.smoothing.setChecked(settings.smoothing)
+        if not self.strength.isSliderDown():
+            self.strength.setValue(round(settings.strength * 100))
+        for w, b in zip(widgets, blocked, strict=True):
+            w.blockSignals(b)
+        self.reset_box.setEnabled(settings.use_box)
+        self.strength.setEnabled(settings.smoothing)
+
+    def _show_display(self, display: DisplaySettings) -> None:
+        for box, value in ((self.labels, display.show_labels), (self.boxes, display.show_boxes)):
+            blocked = box.blockSignals(True)
+            box.setChecked(value)
+            box.blockSignals(blocked)
+
     def settings(self) -> ViewerSettings:
-        return ViewerSettings(
+        """What the session holds, flat."""
+        s = self.session
+        return _flat(s.model_settings, s.runner_settings, s.display)
+
+    # -- widgets into the session
+
+    def _model_changed(self) -> None:
+        self.session.set_model_settings(
             device=str(self.device.currentData()),
             fp16=self.fp16.isChecked(),
             flip=self.flip.isChecked(),
             compile=self.compile.isChecked(),
             focal=float(self.focal.value()),
-            smoothing=self.smoothing.isChecked(),
-            strength=self.strength.value() / 100.0,
-            use_box=self.box_radio.isChecked(),
-            show_labels=self.labels.isChecked(),
-            show_boxes=self.boxes.isChecked(),
         )
 
-    def _people_changed(self) -> None:
-        self.reset_box.setEnabled(self.box_radio.isChecked())
-        self.sigRunnerSettingsChanged.emit()
-
-    def _smoothing_changed(self) -> None:
-        self.strength.setEnabled(self.smoothing.isChecked())
-        self.sigRunnerSettingsChanged.emit()
+    def _runner_changed(self) -> None:
+        self.session.set_runner_settings(
+            use_box=self.box_radio.isChecked(),
+            smoothing=self.smoothing.isChecked(),
+            strength=self.strength.value() / 100.0,
+        )
 
     def _strength_changed(self) -> None:
         if not self.strength.isSliderDown():  # keyboard / wheel changes
-            self.sigRunnerSettingsChanged.emit()
+            self._runner_changed()
+
+    def _display_changed(self) -> None:
+        self.session.set_display(
+            show_labels=self.labels.isChecked(), show_boxes=self.boxes.isChecked()
+        )
+
+
+def _flat(model: ModelSettings, runner: RunnerSettings, display: DisplaySettings) -> ViewerSettings:
+    return ViewerSettings(
+        device=model.device,
+        fp16=model.fp16,
+        flip=model.flip,
+        compile=model.compile,
+        focal=model.focal,
+        smoothing=runner.smoothing,
+        strength=runner.strength,
+        use_box=runner.use_box,
+        show_labels=display.show_labels,
+        show_boxes=display.show_boxes,
+    )

@@ -19,6 +19,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from posescope.core.session import Session
+from posescope.core.session_types import FrameResult
 from posescope.core.types import FramePoses
 from posescope.core.variants import JointSet
 from posescope.gui import colors
@@ -135,6 +137,19 @@ class SkeletonView(QWidget):
         self.reset_view()
 
     # ------------------------------------------------------------------ public API
+
+    def bind(self, session: Session) -> None:
+        """Show the poses of the frame on screen; fit the view to a new model or source."""
+
+        def shown(result: FrameResult) -> None:
+            joint_set = session.joint_set_for(result)
+            if result.poses is not None and joint_set is not self.joint_set:
+                self.set_joint_set(joint_set)
+            self.set_poses(result.poses)
+
+        session.events.frame_shown.connect(shown)
+        session.events.model_changed.connect(lambda _model: self.request_fit())
+        session.events.source_changed.connect(lambda _info: self.request_fit())
 
     def set_joint_set(self, joint_set: JointSet | None) -> None:
         self.joint_set = joint_set

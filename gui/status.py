@@ -10,6 +10,8 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QWidget
 
+from posescope.core.session import Session
+from posescope.core.session_types import FrameResult, Model
 from posescope.gui import colors
 
 STAGES: tuple[str, ...] = ("detect", "crop", "model", "decode", "smooth", "total")
@@ -84,6 +86,20 @@ class StatusPanel(QWidget):
         self.latency_label.setMinimumWidth(70)
         lay.addWidget(self.latency_label)
         lay.addWidget(self.plot)
+
+    def bind(self, session: Session) -> None:
+        """Follow `session`: the running model's device, each frame's timings, a new source."""
+
+        def shown(result: FrameResult) -> None:
+            if result.poses is not None:
+                self.add_timings(result.poses.timings_ms, result.latency_ms, result.dropped)
+
+        def model(m: Model) -> None:
+            self.set_device(m.estimator.device, m.settings.fp16, m.estimator.model.form)
+
+        session.events.frame_shown.connect(shown)
+        session.events.model_changed.connect(model)
+        session.events.source_changed.connect(lambda _info: self.reset())
 
     def set_activity(self, text: str) -> None:
         """What the workers are busy with ('' when idle)."""

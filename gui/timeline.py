@@ -12,6 +12,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from posescope.core.session import Session
+from posescope.core.session_types import FrameResult, SourceInfo
 from posescope.gui.icons import media_icon
 
 SPEEDS: tuple[float, ...] = (0.25, 0.5, 1.0, 1.5, 2.0, 4.0)
@@ -159,6 +161,22 @@ class Timeline(QWidget):
 
     def dragging(self) -> bool:
         return self.slider.isSliderDown()
+
+    def bind(self, session: Session) -> None:
+        """Follow `session`: its source, the frame on screen, seeks and playing. (The user's
+        moves still leave by signal: the window hands them to the session.)"""
+        ev = session.events
+        ev.source_changed.connect(self._source_changed)
+        ev.frame_shown.connect(self._frame_shown)
+        ev.seeked.connect(self.set_position)
+        ev.playing_changed.connect(self.set_playing)
+
+    def _source_changed(self, info: SourceInfo) -> None:
+        self.set_source(None if info.live else info.frame_count, info.fps, info.live)
+
+    def _frame_shown(self, result: FrameResult) -> None:
+        if not self.dragging():
+            self.set_position(result.frame.index, result.frame.time)
 
     # ------------------------------------------------------------------ internals
 

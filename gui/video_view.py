@@ -16,6 +16,8 @@ from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QPen
 from PySide6.QtWidgets import QGraphicsRectItem, QLabel, QVBoxLayout, QWidget
 
+from posescope.core.session import Session
+from posescope.core.session_types import DisplaySettings, FrameResult, RunnerSettings
 from posescope.core.types import Frame, FramePoses
 from posescope.core.variants import JointSet
 from posescope.gui import colors
@@ -230,6 +232,32 @@ class VideoView(QWidget):
             return None
         h, w = self._image_shape
         return (w * 0.25, h * 0.1, w * 0.5, h * 0.8)
+
+    def bind(self, session: Session) -> None:
+        """Show the session's person box and display settings; a box the user draws or moves
+        goes to the session (which holds it)."""
+        self.set_display(session.display)
+        self.sigBoxChanged.connect(lambda box: box is not None and session.set_box(box))
+        session.events.runner_settings_changed.connect(self._show_runner_settings)
+        session.events.display_changed.connect(self.set_display)
+        self._show_runner_settings(session.runner_settings)
+
+        def shown(result: FrameResult) -> None:
+            joint_set = session.joint_set_for(result)
+            if result.poses is not None and joint_set is not self.joint_set:
+                self.set_joint_set(joint_set)
+            self.set_frame(result.frame, result.poses)
+
+        session.events.frame_shown.connect(shown)
+
+    def set_display(self, display: DisplaySettings) -> None:
+        self.set_show_labels(display.show_labels)
+        self.set_show_boxes(display.show_boxes)
+
+    def _show_runner_settings(self, settings: RunnerSettings) -> None:
+        self.set_box_drawing(settings.use_box)
+        if settings.box is not None and settings.box != self.box():
+            self.set_box(settings.box)
 
     def grab_image(self):
         """The view as it is on screen (QPixmap)."""

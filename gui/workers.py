@@ -1,20 +1,13 @@
-"""QObject workers moved to QThreads: tasks, capture, inference (latest request wins), jobs.
+"""The app's workers, each a `WorkerBase` (gui/threads.py) that writes only its `work()`:
+one-shot tasks in order (`TaskWorker` behind `TaskRunner`), frames (`InferenceWorker`: the
+newest request wins), a live source (`CaptureWorker`) and long jobs (`JobWorker`: export).
 
-Rules (after napari's `_qt/threads` and superqt's `_qthreading`):
-
-- Every worker is a QObject with a blocking `run()` loop started by its QThread's `started`;
-  it ends when its abort flag is set, and then quits its thread.
-- Results leave a worker only by signals. Connect them to bound methods of QObjects that live
-  in the GUI thread, so that Qt queues the call into the GUI thread.
-- `InferenceWorker` keeps one pending request: a new request replaces the old one, so the
-  worker only ever computes the newest (timeline scrubbing, live frames).
-- Every thread started here is tracked; `running_threads()` lists the ones still running and
-  `stop_all()` ends them (used on close, and by the tests' leak check).
+`InferenceWorker` keeps one pending request: a new request replaces the old one, so the worker
+only ever computes the newest (timeline scrubbing, live frames).
 """
 
 from __future__ import annotations
 
-import atexit
 import itertools
 import logging
 import threading
@@ -23,117 +16,41 @@ import traceback
 from collections import deque
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol, TypeVar
 
-from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
+from PySide6.QtCore import QObject, Signal, Slot
 
+from posescope.core.session_types import FrameResult
 from posescope.core.types import Frame, FramePoses
+from posescope.gui.messages import describe_error
+from posescope.gui.threads import (
+    WorkerBase,
+    close_quietly,
+    running_threads,
+    start_worker,
+    stop_all,
+    stop_worker,
+    wait_for_stragglers,
+)
+
+__all__ = [
+    "CaptureWorker",
+    "FrameResult",
+    "InferenceWorker",
+    "JobWorker",
+    "TaskRunner",
+    "TaskWorker",
+    "WorkerBase",
+    "describe_error",
+    "running_threads",
+    "start_worker",
+    "stop_all",
+    "stop_worker",
+    "wait_for_stragglers",
+]
 
 log = logging.getLogger(__name__)
-
-_THREADS: dict[int, tuple[QThread, QObject]] = {}
-_ZOMBIES: list[tuple[QThread, QObject]] = []  # threads that would not stop in time: never freed
-
-
-def wait_for_stragglers(timeout_s: float | None = None) -> bool:
-    """Wait for threads that did not stop in time (a model build cannot be interrupted).
-
-    Called at exit, so that Qt never destroys a running QThread (which aborts the process).
-    """
-    deadline = None if timeout_s is None else time.monotonic() + timeout_s
-    for thread, _ in list(_ZOMBIES):
-        if deadline is None:
-            thread.wait()
-        else:
-            thread.wait(max(1, int((deadline - time.monotonic()) * 1000)))
-    _ZOMBIES[:] = [(t, w) for t, w in _ZOMBIES if t.isRunning()]
-    return not _ZOMBIES
-
-
-atexit.register(wait_for_stragglers)
-
-
-def running_threads() -> list[QThread]:
-    """QThreads started by `start_worker` that are still running."""
-    return [t for t, _ in list(_THREADS.values()) + _ZOMBIES if t.isRunning()]
-
-
-class _Stoppable(Protocol):
-    def stop(self) -> None: ...
-
-
-class _Reaper(QObject):
-    """Lives in the GUI thread; forgets a thread once it has finished."""
-
-    @Slot()
-    def reap(self) -> None:
-        self._reap(retries=5)
-
-    def _reap(self, retries: int) -> None:
-        removed = False
-        for key, (thread, _) in list(_THREADS.items()):
-            if thread.isFinished():
-                thread.wait()
-                del _THREADS[key]
-                removed = True
-        if not removed and retries > 0:  # `finished` is emitted just before the thread ends
-            QTimer.singleShot(20, lambda: self._reap(retries - 1))
-
-
-_reaper: _Reaper | None = None
-
-
-def start_worker(worker: QObject, name: str) -> QThread:
-    """Move `worker` to a new QThread named `name`, start it, and run `worker.run()` there.
-
-    The worker must emit its `finished` signal when `run()` returns; the thread then quits.
-    """
-    global _reaper
-    if _reaper is None:
-        _reaper = _Reaper()
-    thread = QThread()
-    thread.setObjectName(name)
-    worker.moveToThread(thread)
-    thread.started.connect(worker.run)
-    worker.finished.connect(thread.quit)
-    thread.finished.connect(_reaper.reap)
-    _THREADS[id(thread)] = (thread, worker)
-    thread.start()
-    return thread
-
-
-def stop_worker(worker: _Stoppable, thread: QThread, timeout_s: float = 1.0) -> bool:
-    """Ask `worker` to stop and wait for its thread; True when it stopped in time."""
-    worker.stop()
-    thread.quit()
-    ok = thread.wait(max(1, int(timeout_s * 1000)))
-    entry = _THREADS.pop(id(thread), None)
-    if not ok:
-        log.warning("thread %s did not stop within %.1f s", thread.objectName(), timeout_s)
-        if entry is not None:
-            _ZOMBIES.append(entry)
-    return bool(ok)
-
-
-def stop_all(timeout_s: float = 1.0) -> bool:
-    """Stop every tracked worker thread, sharing `timeout_s` between them."""
-    deadline = time.monotonic() + timeout_s
-    entries = list(_THREADS.values())
-    for _, worker in entries:
-        stop = getattr(worker, "stop", None)
-        if stop is not None:
-            stop()
-    ok = True
-    for thread, worker in entries:
-        left = max(0.05, deadline - time.monotonic())
-        ok = stop_worker(worker, thread, left) and ok  # type: ignore[arg-type]
-    return ok
-
-
-def describe_error(exc: BaseException) -> str:
-    """One line for the banner: the exception's own message, or its type when it has none."""
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0] if len(text) > 400 else text
+T = TypeVar("T")
 
 
 # --------------------------------------------------------------------------------------------
@@ -143,21 +60,19 @@ def describe_error(exc: BaseException) -> str:
 @dataclass
 class _Task:
     task_id: int
-    fn: Callable[[], Any]
+    fn: Callable[[], object]
 
 
-class TaskWorker(QObject):
+class TaskWorker(WorkerBase):
     """Runs submitted callables in order in its thread; reports each result or exception."""
 
     sigDone = Signal(int, object)
     sigFailed = Signal(int, object)
-    finished = Signal()
 
     def __init__(self) -> None:
         super().__init__()
         self._cond = threading.Condition()
         self._queue: deque[_Task] = deque()
-        self._abort = False
         self._busy = False
 
     def submit(self, task: _Task) -> None:
@@ -176,17 +91,16 @@ class TaskWorker(QObject):
 
     def stop(self) -> None:
         with self._cond:
-            self._abort = True
+            super().stop()
             self._queue.clear()
             self._cond.notify_all()
 
-    @Slot()
-    def run(self) -> None:
+    def work(self) -> None:
         while True:
             with self._cond:
-                while not self._queue and not self._abort:
+                while not self._queue and not self.aborted():
                     self._cond.wait()
-                if self._abort:
+                if self.aborted():
                     break
                 task = self._queue.popleft()
                 self._busy = True
@@ -200,7 +114,6 @@ class TaskWorker(QObject):
             finally:
                 with self._cond:
                     self._busy = False
-        self.finished.emit()
 
 
 class TaskRunner(QObject):
@@ -221,8 +134,8 @@ class TaskRunner(QObject):
 
     def submit(
         self,
-        fn: Callable[[], Any],
-        on_done: Callable[[Any], None] | None = None,
+        fn: Callable[[], T],
+        on_done: Callable[[T], None] | None = None,
         on_error: Callable[[BaseException], None] | None = None,
     ) -> int:
         """Run `fn()` in the worker thread; call `on_done(result)` or `on_error(exc)` here."""
@@ -284,20 +197,6 @@ class FrameProcessor(Protocol):
 
 
 @dataclass
-class FrameResult:
-    """One computed request: the frame shown and the poses of exactly that frame."""
-
-    frame: Frame
-    poses: FramePoses | None
-    requested_index: int | None  # the index asked for (seekable sources), None for live frames
-    latency_ms: float  # from request to result
-    dropped: int = 0  # requests replaced by newer ones since the previous result
-    generation: int = 0  # source generation the frame belongs to
-    model_generation: int = 0  # runner generation that computed the poses
-    error: str | None = None  # the model failed on this frame (the frame is still shown)
-
-
-@dataclass
 class _Request:
     index: int | None
     frame: Frame | None
@@ -316,21 +215,18 @@ class _InferenceState:
     closing: list[FrameSource] = field(default_factory=list)
 
 
-class InferenceWorker(QObject):
+class InferenceWorker(WorkerBase):
     """Computes the newest frame request: reads the frame (seekable source) and runs the pose
     runner on it. A request made while another is pending replaces it (stale ones are dropped).
     """
 
     sigResult = Signal(object)  # FrameResult
-    sigError = Signal(str)
     sigSourceError = Signal(int, str)  # (generation, message): reading a frame failed
-    finished = Signal()
 
     def __init__(self) -> None:
         super().__init__()
         self._cond = threading.Condition()
         self._state = _InferenceState()
-        self._abort = False
         self._busy = False
         self._dropped = 0
         self._last_index: int | None = None
@@ -369,7 +265,7 @@ class InferenceWorker(QObject):
 
     def stop(self) -> None:
         with self._cond:
-            self._abort = True
+            super().stop()
             self._state.pending = None
             self._cond.notify_all()
 
@@ -382,17 +278,18 @@ class InferenceWorker(QObject):
 
     # -- worker thread -------------------------------------------------------------------
 
-    @Slot()
-    def run(self) -> None:
+    def work(self) -> None:
         while True:
             with self._cond:
-                while self._state.pending is None and not self._abort and not self._state.closing:
+                while (
+                    self._state.pending is None and not self.aborted() and not self._state.closing
+                ):
                     self._cond.wait()
                 closing, self._state.closing = self._state.closing, []
-                if self._abort and self._state.source is not None:
+                if self.aborted() and self._state.source is not None:
                     closing.append(self._state.source)
                     self._state.source = None
-                request = None if self._abort else self._state.pending
+                request = None if self.aborted() else self._state.pending
                 self._state.pending = None
                 source = self._state.source
                 source_generation = self._state.source_generation
@@ -401,8 +298,8 @@ class InferenceWorker(QObject):
                 dropped, self._dropped = self._dropped, 0
                 self._busy = request is not None
             for old in closing:
-                _close_quietly(old)
-            if self._abort:
+                close_quietly(old)
+            if self.aborted():
                 break
             if request is None:
                 continue
@@ -413,7 +310,6 @@ class InferenceWorker(QObject):
             finally:
                 with self._cond:
                     self._busy = False
-        self.finished.emit()
 
     def _compute(
         self,
@@ -470,16 +366,6 @@ class InferenceWorker(QObject):
         )
 
 
-def _close_quietly(source: object) -> None:
-    close = getattr(source, "close", None)
-    if close is None:
-        return
-    try:
-        close()
-    except Exception:  # closing a broken source must not take the worker down
-        log.debug("closing a source failed", exc_info=True)
-
-
 # --------------------------------------------------------------------------------------------
 # Live capture: reads as fast as the source gives frames and hands each to the inference
 # worker, which keeps only the newest.
@@ -490,28 +376,23 @@ class LiveSource(Protocol):
     def close(self) -> None: ...
 
 
-class CaptureWorker(QObject):
+class CaptureWorker(WorkerBase):
     """Reads a live source in its own thread; every frame replaces the pending one."""
 
     sigEnded = Signal(int, str)  # generation, why: the source gave no more frames
     sigError = Signal(int, str)
     sigCaptureFps = Signal(float)
-    finished = Signal()
 
     def __init__(self, source: LiveSource, sink: InferenceWorker, generation: int) -> None:
         super().__init__()
         self._source = source
         self._sink = sink
         self._generation = generation
-        self._abort = threading.Event()
         self._paused = threading.Event()
 
     @property
     def generation(self) -> int:
         return self._generation
-
-    def stop(self) -> None:
-        self._abort.set()
 
     def set_paused(self, paused: bool) -> None:
         """Paused: frames are still read (the source stays current) but not submitted."""
@@ -520,18 +401,17 @@ class CaptureWorker(QObject):
         else:
             self._paused.clear()
 
-    @Slot()
-    def run(self) -> None:
+    def work(self) -> None:
         count, t_mark = 0, time.perf_counter()
         try:
-            while not self._abort.is_set():
+            while not self.aborted():
                 try:
                     frame = self._source.read()
                 except Exception as exc:
                     self.sigError.emit(self._generation, describe_error(exc))
                     break
                 if frame is None:
-                    if not self._abort.is_set():
+                    if not self.aborted():
                         why = getattr(self._source, "end_reason", None)
                         self.sigEnded.emit(self._generation, why or "no more frames")
                     break
@@ -544,58 +424,42 @@ class CaptureWorker(QObject):
                     self.sigCaptureFps.emit(count / (now - t_mark))
                     count, t_mark = 0, now
         finally:
-            _close_quietly(self._source)
-            self.finished.emit()
+            close_quietly(self._source)
 
 
 # --------------------------------------------------------------------------------------------
 # Long jobs (export): a generator that yields progress and checks an abort flag in between.
 
 
-class JobWorker(QObject):
+Progress = Generator[tuple[int, int, str], None, dict[str, object]]
+
+
+class JobWorker(WorkerBase):
     """Runs `job(should_abort)`, a generator of (done, total, text) progress tuples whose
-    return value is the result. `stop()` makes the next `should_abort()` true."""
+    return value is the result (`returned`). `stop()` makes the next `should_abort()` true;
+    a stopped job emits `sigCancelled` and returns {"cancelled": True}."""
 
     sigProgress = Signal(int, int, str)
-    sigDone = Signal(object)
-    sigFailed = Signal(object)
     sigCancelled = Signal()
-    finished = Signal()
 
-    def __init__(
-        self, job: Callable[[Callable[[], bool]], Generator[tuple[int, int, str], None, Any]]
-    ) -> None:
+    def __init__(self, job: Callable[[Callable[[], bool]], Progress]) -> None:
         super().__init__()
         self._job = job
-        self._abort = threading.Event()
 
-    def stop(self) -> None:
-        self._abort.set()
-
-    def aborted(self) -> bool:
-        return self._abort.is_set()
-
-    @Slot()
-    def run(self) -> None:
-        try:
-            gen: Iterator[tuple[int, int, str]] = self._job(self._abort.is_set)
-            result: Any = None
-            while True:
-                try:
-                    done, total, text = next(gen)
-                except StopIteration as stop:
-                    result = stop.value
-                    break
-                self.sigProgress.emit(int(done), int(total), str(text))
-                if self._abort.is_set():
-                    gen.close()  # type: ignore[attr-defined]
-                    break
-            if self._abort.is_set():
-                self.sigCancelled.emit()
-            else:
-                self.sigDone.emit(result)
-        except BaseException as exc:
-            log.debug("job failed:\n%s", traceback.format_exc())
-            self.sigFailed.emit(exc)
-        finally:
-            self.finished.emit()
+    def work(self) -> dict[str, object]:
+        gen: Iterator[tuple[int, int, str]] = self._job(self.aborted)
+        result: dict[str, object] = {}
+        while True:
+            try:
+                done, total, text = next(gen)
+            except StopIteration as stop:
+                result = stop.value
+                break
+            self.sigProgress.emit(int(done), int(total), str(text))
+            if self.aborted():
+                gen.close()  # type: ignore[attr-defined]
+                break
+        if self.aborted():
+            self.sigCancelled.emit()
+            return {"cancelled": True}
+        return result

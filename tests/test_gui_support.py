@@ -136,12 +136,12 @@ def wait_shown(qtbot, window, index: int, timeout: int = 30000, with_pose: bool 
     """Wait until frame `index` is on screen (with the current model's pose when asked)."""
 
     def shown() -> bool:
-        r = window._shown
+        r = window.session.shown
         if r is None or r.frame.index != index:
             return False
         if not with_pose:
             return True
-        return r.poses is not None and r.model_generation == window._runner_gen
+        return r.poses is not None and r.model_generation == window.session.runner_generation
 
     qtbot.waitUntil(shown, timeout=timeout)
 

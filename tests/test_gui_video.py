@@ -48,7 +48,7 @@ def test_scrubbing_shows_frame_n_with_its_pose(qtbot, loaded) -> None:
         window.timeline.slider.setValue(value)
     window.timeline.slider.setValue(77)
     wait_shown(qtbot, window, 77)
-    shown = window._shown
+    shown = window.session.shown
     assert shown.frame.index == 77
     assert shown.poses.index == 77  # the pose is the pose of the frame shown
     expected = cv2.cvtColor(truth[77], cv2.COLOR_BGR2RGB)
@@ -63,10 +63,10 @@ def test_scrubbing_shows_frame_n_with_its_pose(qtbot, loaded) -> None:
 
 def test_3d_view_holds_one_point_per_joint_per_person(qtbot, loaded) -> None:
     window = loaded
-    poses = window._shown.poses
+    poses = window.session.shown.poses
     people = len(poses.people)
     assert people >= 1
-    joints = window.model.estimator.joint_set
+    joints = window.session.model.estimator.joint_set
     points = window.skeleton_view.joint_positions()
     assert points.shape == (people * joints.num, 3)
     assert window.skeleton_view.bone_segments().shape == (people * len(joints.bones) * 2, 3)
@@ -94,10 +94,10 @@ def test_keyboard_steps_and_jumps(qtbot, loaded) -> None:
     qtbot.keyClick(window, Qt.Key.Key_Home)
     wait_shown(qtbot, window, 0)
     qtbot.keyClick(window, Qt.Key.Key_Space)
-    assert window.playing
-    qtbot.waitUntil(lambda: window._shown.frame.index > 3, timeout=20000)
+    assert window.session.playing
+    qtbot.waitUntil(lambda: window.session.shown.frame.index > 3, timeout=20000)
     qtbot.keyClick(window, Qt.Key.Key_Space)
-    assert not window.playing
+    assert not window.session.playing
 
 
 def test_live_replay_shows_only_the_newest_frames(qtbot, window, ckpt_files) -> None:
@@ -106,7 +106,7 @@ def test_live_replay_shows_only_the_newest_frames(qtbot, window, ckpt_files) -> 
     window.sigFrameShown.connect(results.append)
     window.open_source(f"replay:{VIDEO}")
     qtbot.waitUntil(lambda: len([r for r in results if r.poses is not None]) >= 6, timeout=30000)
-    assert window.source_live and window.timeline.live
+    assert window.session.live and window.timeline.live
     indices = [r.frame.index for r in results]
     assert indices == sorted(indices) and len(set(indices)) == len(indices)
     # 60 fps in, a CPU model out: frames it could not keep up with were dropped, not queued
@@ -124,7 +124,7 @@ def test_a_live_replay_that_ends_says_so_and_the_window_goes_on(
     assert banner_texts(window, "info") == [
         "The replay of short.avi ended: it reached the last frame"
     ]
-    assert not window.playing and not window.timeline.playing
+    assert not window.session.playing and not window.timeline.playing
     window.open_source(str(short_video))  # still usable: a video opens and runs
     wait_shown(qtbot, window, 0)
 
@@ -143,9 +143,10 @@ def test_an_unplugged_camera_is_named_and_the_window_goes_on(
     (text,) = banner_texts(window, "warning")
     assert text.startswith("Camera 0 stopped: 10 failed reads in a row. Was it unplugged?")
     assert "File ▸ Camera" in text
-    assert not window.playing and window.model is not None
-    qtbot.waitUntil(lambda: window._shown is not None, timeout=20000)  # its frames were shown
-    assert window._shown.frame.index < 40
+    assert not window.session.playing and window.session.model is not None
+    # its frames were shown
+    qtbot.waitUntil(lambda: window.session.shown is not None, timeout=20000)
+    assert window.session.shown.frame.index < 40
     window.open_source(str(short_video))
     wait_shown(qtbot, window, 0)
 
@@ -195,13 +196,13 @@ def test_snapshots_of_both_views(qtbot, loaded, tmp_path) -> None:
 def test_drawn_box_replaces_the_detector(qtbot, loaded) -> None:
     window = loaded
     box = (300.0, 400.0, 500.0, 1200.0)
-    gen = window._runner_gen
+    gen = window.session.runner_generation
     window.settings_panel.box_radio.setChecked(True)
     window.video_view.set_box(box)
-    qtbot.waitUntil(lambda: window._runner_gen > gen + 1, timeout=20000)
-    wait_shown(qtbot, window, window._shown.frame.index)
+    qtbot.waitUntil(lambda: window.session.runner_generation > gen + 1, timeout=20000)
+    wait_shown(qtbot, window, window.session.shown.frame.index)
     assert window.video_view.roi is not None and window.video_view.roi.isVisible()
-    people = window._shown.poses.people
+    people = window.session.shown.poses.people
     assert len(people) == 1
     assert np.allclose(people[0].bbox, box, atol=1.0)
 
@@ -214,10 +215,10 @@ def test_a_given_person_box_replaces_detection(qtbot, window, ckpt_files) -> Non
     wait_shown(qtbot, window, 0)
     qtbot.waitUntil(
         lambda: (
-            window._shown.poses is not None
-            and [p.bbox for p in window._shown.poses.people] == [box]
+            window.session.shown.poses is not None
+            and [p.bbox for p in window.session.shown.poses.people] == [box]
         ),
         timeout=20000,
     )
-    (person,) = window._shown.poses.people
+    (person,) = window.session.shown.poses.people
     assert person.track_id == 1

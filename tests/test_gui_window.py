@@ -30,7 +30,7 @@ def test_window_opens_empty_with_a_drop_hint(window) -> None:
     assert "Drop a checkpoint" in window.video_view.hint.text()
     assert window.arch_panel.variant() is None
     assert not window.banner.isVisible()
-    assert window.model is None
+    assert window.session.model is None
 
 
 def test_dropped_checkpoint_fills_the_panel(qtbot, window, ckpt_files) -> None:
@@ -50,7 +50,7 @@ def test_dropped_checkpoint_fills_the_panel(qtbot, window, ckpt_files) -> None:
     assert [b.isChecked() for b in panel.upsample_boxes] == [True, True, False]
     assert window.status.device_label.text() == "cpu · oneDNN"  # the fused CPU form runs
     assert "oneDNN program" in window.status.device_label.toolTip()
-    assert window.model is not None and window.model.ident.variant == "XS"
+    assert window.session.model is not None and window.session.model.ident.variant == "XS"
     # the model is ready for a source: the hint now asks for one
     assert "video" in window.video_view.hint.text()
     # recent files went to this test's own settings file
@@ -67,7 +67,7 @@ def test_name_that_lies_is_a_warning(qtbot, window, ckpt_files) -> None:
 
 def test_bad_files_leave_the_app_usable(qtbot, window, ckpt_files, tmp_path) -> None:
     wait_model(qtbot, window, [ckpt_files["xs"]])
-    model = window.model
+    model = window.session.model
     problems: list[str] = []
     window.sigProblem.connect(lambda level, text: problems.append(text))
     missing = tmp_path / "nowhere.pth"
@@ -79,11 +79,11 @@ def test_bad_files_leave_the_app_usable(qtbot, window, ckpt_files, tmp_path) -> 
     assert any("nowhere.pth" in e for e in errors)
     assert window.banner.isVisible()
     # the previous model is kept, and shown
-    assert window.model is model
+    assert window.session.model is model
     assert window.arch_panel.variant() == "XS"
     # and the app still works: another checkpoint loads
     wait_model(qtbot, window, [ckpt_files["xs_named_l"]])
-    assert window.model is not model
+    assert window.session.model is not model
 
 
 def test_untrusted_pickle_asks_first_and_names_its_imports(
@@ -103,7 +103,7 @@ def test_untrusted_pickle_asks_first_and_names_its_imports(
     rows = [m for m in window.banner._messages if m.text == text]
     assert rows and [b.text() for b in rows[0].buttons] == ["Trust and open"]
     assert not marker.exists()  # nothing ran
-    assert window.model is None
+    assert window.session.model is None
 
 
 def test_drop_event_only_turns_urls_into_paths(qtbot, window, tmp_path, monkeypatch) -> None:
@@ -127,7 +127,7 @@ def test_upsampling_override_rebuilds_with_larger_heatmaps(qtbot, window, ckpt_f
     wait_model(qtbot, window, [ckpt_files["xs"]])
     with qtbot.waitSignal(window.sigModelReady, timeout=30000):
         window.arch_panel.upsample_boxes[2].setChecked(True)
-    assert window.model.ident.arch.upsample == (True, True, True)
+    assert window.session.model.ident.arch.upsample == (True, True, True)
     assert window.arch_panel.fields["output_size"].text() == "64 × 64"
     assert "upsampling overridden" in " ".join(
         lab.text() for lab in window.arch_panel.findChildren(type(window.arch_panel.badge))
@@ -141,8 +141,8 @@ def test_rootnet_dropped_beside_a_pose_checkpoint_gives_root_depth(
 
     rootnet = save_torch_zip({"network": make_rootnet_sd(50)}, tmp_path / "rootnet_r50.pth")
     wait_model(qtbot, window, [ckpt_files["xs"], rootnet], timeout=60000)
-    assert window.model.rootnet is not None
-    assert window.model.estimator.rootnet is not None
+    assert window.session.model.rootnet is not None
+    assert window.session.model.estimator.rootnet is not None
     assert window.arch_panel.variant() == "XS"  # the pose network fills the panel
     assert "RootNet (ResNet-50)" in window.arch_panel.fields["rootnet"].text()
     assert any("RootNet" in t for t in banner_texts(window, "success"))
@@ -160,8 +160,8 @@ def test_compile_setting_rebuilds_and_reports_a_failed_compile(
     wait_model(qtbot, window, [ckpt_files["xs"]])
     with qtbot.waitSignal(window.sigModelReady, timeout=30000):
         window.settings_panel.compile.setChecked(True)
-    assert window.model.settings.compile
-    assert not window.model.estimator.model.compiled  # fell back, still running
+    assert window.session.model.settings.compile
+    assert not window.session.model.estimator.model.compiled  # fell back, still running
     assert any("Could not compile" in t for t in banner_texts(window, "warning"))
 
 
@@ -174,7 +174,7 @@ def test_a_device_that_is_not_there_is_refused_and_the_model_keeps_running(
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     wait_model(qtbot, window, [ckpt_files["xs"]])
-    before = window.model
+    before = window.session.model
     assert window.settings_panel.device.currentData() == "auto"
     with qtbot.waitSignal(window.sigModelFailed, timeout=30000) as failed:
         window.settings_panel.device.setCurrentIndex(window.settings_panel.device.findData("cuda"))
@@ -182,9 +182,9 @@ def test_a_device_that_is_not_there_is_refused_and_the_model_keeps_running(
     assert text.startswith(f"Could not build {ckpt_files['xs'].name}: CUDA was asked for")
     assert "CUDA" in text and text.endswith("still using ConvNeXtPose-XS")
     assert text in banner_texts(window, "error")
-    assert window.model is before and window.model.estimator.device == "cpu"
+    assert window.session.model is before and window.session.model.estimator.device == "cpu"
     assert window.settings_panel.device.currentData() == "auto"  # what runs
     # and it still runs: another setting rebuilds it fine
     with qtbot.waitSignal(window.sigModelReady, timeout=30000):
         window.settings_panel.flip.setChecked(True)
-    assert window.model.settings.flip and window.model.settings.device == "auto"
+    assert window.session.model.settings.flip and window.session.model.settings.device == "auto"

@@ -192,7 +192,7 @@ def test_closing_the_window_stops_every_thread_within_a_second(qtbot, window, ck
     wait_model(qtbot, window, [ckpt_files["xs"], VIDEO])
     wait_shown(qtbot, window, 0)
     window.play()
-    qtbot.waitUntil(lambda: window._shown.frame.index > 0, timeout=20000)
+    qtbot.waitUntil(lambda: window.session.shown.frame.index > 0, timeout=20000)
     assert len(workers.running_threads()) >= 2
     t0 = time.perf_counter()
     window.close()
