@@ -147,7 +147,12 @@ def in_flight_fps(model, crop: np.ndarray, calls: int, in_flight: int) -> float:
 
 
 def end_to_end(
-    est: Estimator, video: str, bbox: tuple[float, ...] | None, frames: int, block: int = 20
+    est: Estimator,
+    video: str,
+    bbox: tuple[float, ...] | None,
+    frames: int,
+    block: int = 20,
+    tracker=None,
 ) -> dict:
     """The whole pipeline on a video, as `posescope run` runs it: decoding (one FFmpeg thread
     on CPU) and fixed-box crops in a background thread, `PoseRunner.stream` with its default
@@ -166,7 +171,8 @@ def end_to_end(
 
     cpu = est.model.device.type == "cpu"
     source = open_source(video, decode_threads=1 if cpu else 0)
-    tracker = PersonTracker.fixed(bbox) if bbox else PersonTracker(PeopleDetector())
+    if tracker is None:
+        tracker = PersonTracker.fixed(bbox) if bbox else PersonTracker(PeopleDetector())
     runner = PoseRunner(est, tracker, PoseSmoother())
     in_flight = runner.default_in_flight()
     n_total = min(frames, source.frame_count or frames)
@@ -214,6 +220,7 @@ def end_to_end(
         torch.set_num_threads(threads)
         pairs.append((1e3 / statistics.mean(block_ms), batch1, same))
     results.close()
+    runner.close()
     source.close()
     fps = 1e3 / statistics.mean(e2e_ms) if e2e_ms else 0.0
     return {
@@ -270,7 +277,15 @@ def run_bench(args: argparse.Namespace) -> int:
         bbox = None
         if args.bbox:
             bbox = tuple(float(v) for v in args.bbox.split(","))
-        e2e = end_to_end(est, args.input, bbox, args.frames)
+        tracker = None
+        if bbox is None:
+            from posescope.core.detection.commands import detector_from_args, tracker_from_args
+
+            detector, code = detector_from_args(args)
+            if code:
+                return code
+            tracker = tracker_from_args(args, detector, live_or_video=True)
+        e2e = end_to_end(est, args.input, bbox, args.frames, tracker=tracker)
         model_fps = 1e3 / b1["engine"]["median_ms"]
         e2e["model_only_fps"] = model_fps
         e2e["ratio_to_model_only"] = e2e["fps"] / model_fps
