@@ -21,9 +21,14 @@ def private_user_folders(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The user's config and cache folders point into the test's temp folder for the whole
     session (QSettings and the model cache read them), so no test reads or writes real ones."""
     home = tmp_path_factory.mktemp("user")
-    saved = {k: os.environ.get(k) for k in ("XDG_CONFIG_HOME", "XDG_CACHE_HOME")}
+    saved = {
+        k: os.environ.get(k)
+        for k in ("XDG_CONFIG_HOME", "XDG_CACHE_HOME", "POSESCOPE_MODEL_URLS")
+    }
     os.environ["XDG_CONFIG_HOME"] = str(home / "config")
     os.environ["XDG_CACHE_HOME"] = str(home / "cache")
+    # detector weights are never fetched from the internet in tests: port 9 (discard) is shut
+    os.environ["POSESCOPE_MODEL_URLS"] = "http://127.0.0.1:9/"
     yield home
     for k, v in saved.items():
         if v is None:

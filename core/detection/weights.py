@@ -28,6 +28,9 @@ from posescope.core.detection.onnx_detector import RTMDET, YOLOX, Preprocess
 OPENMMLAB = "https://download.openmmlab.com/mmpose/v1/projects/rtmposev1/onnx_sdk/"
 HF_MIRROR = "https://huggingface.co/Tau-J/RTMPose/resolve/main/rtmposev1/onnx_sdk/"
 ENV_CACHE = "POSESCOPE_MODELS"  # overrides the cache folder (tests, shared installs)
+# Comma-separated base URLs tried instead of the two above (an internal mirror; the tests
+# point it at a closed local port so that nothing ever leaves the machine).
+ENV_URLS = "POSESCOPE_MODEL_URLS"
 
 
 @dataclass(frozen=True)
@@ -49,7 +52,9 @@ class ModelInfo:
 
     @property
     def urls(self) -> tuple[str, ...]:
-        return (OPENMMLAB + self.archive, HF_MIRROR + self.archive)
+        bases = [b.strip() for b in os.environ.get(ENV_URLS, "").split(",") if b.strip()]
+        bases = bases or [OPENMMLAB, HF_MIRROR]
+        return tuple(b.rstrip("/") + "/" + self.archive for b in bases)
 
 
 CATALOGUE: dict[str, ModelInfo] = {
