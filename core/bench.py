@@ -186,6 +186,8 @@ def end_to_end(
         for _ in range(3):
             runner.process(warm)
     runner.reset()
+    if hasattr(tracker, "detect_times_ms"):
+        tracker.detect_times_ms.clear()  # the warm-up's detections are not timed
     h, w = est.arch.input_size
     crop = np.random.default_rng(0).integers(0, 256, (1, h, w, 3), dtype=np.uint8)
     stages: dict[str, list[float]] = {}
@@ -223,7 +225,16 @@ def end_to_end(
     runner.close()
     source.close()
     fps = 1e3 / statistics.mean(e2e_ms) if e2e_ms else 0.0
+    det_ms = list(getattr(tracker, "detect_times_ms", []))
+    detector = getattr(tracker, "detector", None)
     return {
+        "detector": {
+            "name": getattr(detector, "name", None) if detector is not None else None,
+            "background": tracker.background is not None,
+            "calls": len(det_ms),
+            "ms_per_call": statistics.median(det_ms) if det_ms else 0.0,
+            "ms_per_frame": sum(det_ms) / max(n, 1),
+        },
         "video": str(video),
         "frames": n,
         "bbox": list(bbox) if bbox else None,
@@ -298,6 +309,13 @@ def run_bench(args: argparse.Namespace) -> int:
         )
         for k, v in e2e["stages_median_ms"].items():
             print(f"  {k:<28} {v:8.2f} ms")
+        det = e2e["detector"]
+        if det["calls"]:
+            where = "in its own thread" if det["background"] else "in line"
+            print(
+                f"  detector {det['name']} ({where}): {det['calls']} calls, "
+                f"{det['ms_per_call']:.1f} ms per call, {det['ms_per_frame']:.1f} ms per frame"
+            )
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(result, indent=2))
         print(f"wrote {args.json_out}", file=sys.stderr)

@@ -241,7 +241,7 @@ class PersonTracker:
         self._force_detect = True
         self._fixed = False
         self.last_detections: list[tuple[Box, float]] = []
-        self.detect_ms: float | None = None  # the last detection's time (sync or background)
+        self.detect_times_ms: list[float] = []  # each detection round's detector time
 
     @property
     def background(self) -> BackgroundDetector | None:
@@ -333,7 +333,8 @@ class PersonTracker:
 
     def _merge(self, dets: list, ms: float | None = None) -> None:
         """One detection round: match detections to tracks, drop stale tracks, start new."""
-        self.detect_ms = ms
+        if ms is not None:
+            self.detect_times_ms.append(ms)
         dets = [Detection(tuple(map(float, b)), float(s)) for b, s in dets]
         self.last_detections = dets
         pairs = sorted(

@@ -22,8 +22,7 @@ def private_user_folders(tmp_path_factory: pytest.TempPathFactory) -> Path:
     session (QSettings and the model cache read them), so no test reads or writes real ones."""
     home = tmp_path_factory.mktemp("user")
     saved = {
-        k: os.environ.get(k)
-        for k in ("XDG_CONFIG_HOME", "XDG_CACHE_HOME", "POSESCOPE_MODEL_URLS")
+        k: os.environ.get(k) for k in ("XDG_CONFIG_HOME", "XDG_CACHE_HOME", "POSESCOPE_MODEL_URLS")
     }
     os.environ["XDG_CONFIG_HOME"] = str(home / "config")
     os.environ["XDG_CACHE_HOME"] = str(home / "cache")

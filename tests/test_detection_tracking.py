@@ -180,14 +180,12 @@ def test_whole_frame_on_an_empty_frame(tmp_path, detector) -> None:
 def test_whole_frame_on_a_webcam_like_view(tmp_path) -> None:
     """The athlete's head and torso filling a 640x480 frame (a person at a desk): with no
     detector weights there is still one pose, on the whole frame, inside it."""
-    x, y, w, h = BOX
+    x, y = BOX[:2]
     crop = read_frame(0).image[int(y) - 40 : int(y) + 440, int(x) - 80 : int(x) + 560]
     view = cv2.resize(crop, (W, H), interpolation=cv2.INTER_AREA)
     est = estimator_for(tmp_path)
     for detector in (None, Nobody()):
-        fp = PoseRunner(est, PersonTracker(detector, whole_frame=True)).process(
-            Frame(view, 0, 0.0)
-        )
+        fp = PoseRunner(est, PersonTracker(detector, whole_frame=True)).process(Frame(view, 0, 0.0))
         assert len(fp.people) == 1 and fp.people[0].bbox == (0.0, 0.0, float(W), float(H))
         k = fp.people[0].keypoints_2d
         assert np.isfinite(k).all()

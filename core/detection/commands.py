@@ -127,8 +127,8 @@ def cmd_models(args: argparse.Namespace) -> int:
             print(f"{name:<7} {state:<8} {meta.title}{default}")
             print(f"        {path}")
             if not path.is_file():
-                print(f"        from {meta.urls[0]}")
-                print(f"        or   {meta.urls[1]}")
+                for i, url in enumerate(meta.urls):
+                    print(f"        {'or  ' if i else 'from'} {url}")
         elif name == "hog":
             print(f"{name:<7} {'built in':<8} OpenCV HOG people detector (slow; only on request)")
         else:
