@@ -30,12 +30,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
-import main as _checkout  # noqa: E402, F401  (registers this checkout as `posescope`)
-
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+import main as _checkout  # noqa: E402, F401  (registers this checkout as `posescope`)
 from posescope.core.bench import end_to_end, machine  # noqa: E402
 from posescope.core.detection import registry, weights  # noqa: E402
 from posescope.core.detection.background import BackgroundDetector  # noqa: E402
@@ -230,7 +229,8 @@ def main() -> int:
             result["end_to_end"][label] = e2e
             d = e2e["detector"]
             print(f"  {label:<34} {e2e['fps']:>6.1f} {e2e['paired_ratio']:>20.2f} "
-                  f"{d['calls']:>9} {d['ms_per_call']:>11.1f} {d['ms_per_frame']:>12.1f}")  # fmt: skip
+                  f"{d['calls']:>9} {d['ms_per_call']:>11.1f} "
+                  f"{d['ms_per_frame']:>12.1f}")  # fmt: skip
     Path(args.json).write_text(json.dumps(result, indent=2))
     print(f"wrote {args.json}")
     return 0
