@@ -463,7 +463,6 @@ class PersonTracker:
             self.background.discard()
 
     def close(self) -> None:
-        """End the detection thread, if there is one (the tracker can still run synchronously
-        afterwards: nothing else holds a thread)."""
+        """End the detection thread, if there is one; the tracker is done with after this."""
         if self.background is not None:
             self.background.close()

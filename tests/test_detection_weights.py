@@ -173,6 +173,10 @@ def test_ensure_downloads_once_then_cached_and_offline(server: Server, pinned_to
     t = time.perf_counter()
     assert weights.ensure_weights("rtmdet", urls=(_closed_port(),)) == path
     assert server.hits == [] and time.perf_counter() - t < 1.0
+    # a different file put there by hand is refused, not used
+    path.write_bytes(b"something else")
+    with pytest.raises(ChecksumError, match="--detector-model"):
+        weights.ensure_weights("rtmdet", urls=(_closed_port(),))
 
 
 def test_no_network_at_all(pinned_to_payload: Path) -> None:

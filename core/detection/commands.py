@@ -122,9 +122,13 @@ def cmd_models(args: argparse.Namespace) -> int:
         if name in weights.CATALOGUE:
             meta = weights.info(name)
             path = weights.cached_path(name)
-            state = "present" if path.is_file() else "missing"
+            state = "missing"
+            if path.is_file():
+                state = "present" if weights.verify(name, path) else "present, SHA-256 differs"
             default = " (default)" if name == weights.DEFAULT else ""
             print(f"{name:<7} {state:<8} {meta.title}{default}")
+            if state.endswith("differs"):
+                print("        (refused: not the published file; use --detector-model FILE)")
             print(f"        {path}")
             if not path.is_file():
                 for i, url in enumerate(meta.urls):

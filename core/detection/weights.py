@@ -14,7 +14,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from posescope.core.detection.base import WeightsMissingError
+from posescope.core.detection.base import ChecksumError, WeightsMissingError
 from posescope.core.detection.download import (
     TIMEOUT_S,
     CancelFn,
@@ -139,6 +139,11 @@ def ensure_weights(
     dest = cached_path(name)
     sources = urls if urls is not None else meta.urls
     if dest.is_file():
+        if not verify(name, dest):
+            raise ChecksumError(
+                f"{dest} is not the published {meta.short} file (SHA-256 differs): delete it to"
+                " download it again, or pass your own file with --detector-model"
+            )
         return dest
     if not download:
         raise WeightsMissingError(meta.short, dest, sources)
