@@ -220,7 +220,7 @@ class PersonTracker:
         *,
         new_track_score: float = 0.5,
         min_box: float = 12.0,
-        whole_frame: bool = False,
+        whole_frame: bool = True,
         wait_s: float = 10.0,
     ) -> None:
         self.detector = detector
