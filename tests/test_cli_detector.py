@@ -139,3 +139,20 @@ def test_bench_with_automatic_detection(xs, tmp_path, double, capsys) -> None:
     e2e = json.loads(out.read_text())["end_to_end"]
     assert e2e["frames"] == 6 and e2e["detector"]["name"] == "rtmdet"
     assert e2e["detector"]["calls"] >= 1 and e2e["detector"]["ms_per_call"] > 0
+
+
+def test_gui_detector_flags_reach_an_app_that_takes_them(capsys) -> None:
+    args = main.parser().parse_args(["gui", "--detector", "yolox", "--detector-model", "m.onnx"])
+
+    def takes(checkpoint=None, media=None, *, detector=None, detector_model=None):
+        return 0
+
+    def older(checkpoint=None, media=None, frame=None):
+        return 0
+
+    assert main._detector_options(takes, args) == {"detector": "yolox", "detector_model": "m.onnx"}
+    assert main._detector_options(older, args) == {}
+    assert "warning:" in capsys.readouterr().err
+    plain = main.parser().parse_args(["gui"])
+    assert main._detector_options(older, plain) == {}
+    assert capsys.readouterr().err == ""
