@@ -123,7 +123,9 @@ def test_models_list_and_download(cache, monkeypatch: pytest.MonkeyPatch, capsys
         )
         monkeypatch.setitem(weights.CATALOGUE, "rtmdet", pinned)
         assert run("models", "download", "rtmdet") == 0
-        assert str(cache / "rtmdet_nano_person_320.onnx") in capsys.readouterr().out
+        got = capsys.readouterr()
+        assert str(cache / "rtmdet_nano_person_320.onnx") in got.out
+        assert "rtmdet [" in got.err and " MB" in got.err  # the progress bar
         assert run("models") == 0
         assert capsys.readouterr().out.count("present") == 1
     finally:
