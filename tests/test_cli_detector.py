@@ -59,6 +59,7 @@ def test_default_without_weights_warns_once_and_uses_the_whole_frame(xs, cache, 
     assert "Traceback" not in err and _lines(err, "error:") == []
     frames = json.loads(out.read_text())["frames"]
     assert [[p["bbox"] for p in f["people"]] for f in frames] == [[[0, 0, 1080, 1920]]] * 3
+    assert frames[0]["people"][0]["det_score"] is None  # no detector: no confidence
 
 
 @pytest.mark.parametrize("name", ["rtmdet", "yolox"])
@@ -81,6 +82,7 @@ def test_detector_model_file(xs, double, tmp_path, capsys) -> None:
     assert all(len(f["people"]) >= 1 for f in frames)
     # the double boxes the bright pixels, not the whole frame
     assert frames[0]["people"][0]["bbox"] != [0, 0, 1080, 1920]
+    assert frames[0]["people"][0]["det_score"] == 0.9  # the detector's confidence, written
 
 
 def test_detector_model_errors(xs, tmp_path, capsys) -> None:
