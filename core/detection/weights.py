@@ -3,8 +3,8 @@
 Weights are never in the repository: they are fetched on first use from OpenMMLab's download
 server, then from the Hugging Face mirror of the same files (Tau-J/RTMPose, by rtmlib's
 author), into the user's cache directory. The SHA-256 pinned below is that of the
-`end2end.onnx` inside each zip (what is kept), as published by several independent projects
-that verify these exact files; a file whose hash differs is refused.
+`end2end.onnx` inside each zip (what is kept), as public projects that verify these files pin
+it (README, "Person detectors", says which); a file whose hash differs is refused.
 """
 
 from __future__ import annotations
