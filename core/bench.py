@@ -165,14 +165,14 @@ def end_to_end(
     `paired_ratio_same_parallelism` the same against the in-flight model-only fps. While a
     model-only block runs, the decoder has filled its bounded queue and waits, so the first
     frames of each e2e block come ready: they are processed but not timed."""
-    from posescope.core.person import PeopleDetector, PersonTracker
+    from posescope.core.person import PersonTracker
     from posescope.core.smoothing import PoseSmoother
     from posescope.core.sources import open_source
 
     cpu = est.model.device.type == "cpu"
     source = open_source(video, decode_threads=1 if cpu else 0)
-    if tracker is None:
-        tracker = PersonTracker.fixed(bbox) if bbox else PersonTracker(PeopleDetector())
+    if tracker is None:  # no detector given: the fixed box, else the whole frame (never HOG)
+        tracker = PersonTracker.fixed(bbox) if bbox else PersonTracker(None)
     runner = PoseRunner(est, tracker, PoseSmoother())
     in_flight = runner.default_in_flight()
     n_total = min(frames, source.frame_count or frames)
