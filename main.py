@@ -41,6 +41,7 @@ if not __package__:  # imported or run as a top-level module from a checkout
     _checkout_as_package()
 
 from posescope.core.cli import build_parser, execute, help_formatter, verbosity_parent  # noqa: E402
+from posescope.core.detection.registry import NAMES as DETECTOR_NAMES  # noqa: E402
 
 
 def cmd_gui(args: argparse.Namespace) -> int:
@@ -55,12 +56,32 @@ def cmd_gui(args: argparse.Namespace) -> int:
         if len(box) != 4:
             print(f"error: --box takes x,y,w,h, got '{args.box}'", file=sys.stderr)
             return 2
+    extra = _detector_options(run_gui, args)
     return run_gui(
-        args.checkpoint, args.media, frame=args.frame, screenshot=args.screenshot, box=box
-    )
+        args.checkpoint, args.media, frame=args.frame, screenshot=args.screenshot, box=box,
+        **extra,
+    )  # fmt: skip
 
 
-COMMANDS = ("inspect", "run", "bench", "gui")
+def _detector_options(run_gui, args: argparse.Namespace) -> dict:
+    """--detector / --detector-model for the app, as the keywords `detector` and
+    `detector_model`, passed only when given and when this app's run_gui takes them."""
+    import inspect
+
+    given = {
+        k: v
+        for k, v in (("detector", args.detector), ("detector_model", args.detector_model))
+        if v is not None
+    }
+    accepted = inspect.signature(run_gui).parameters
+    if given and not all(k in accepted for k in given):
+        print("warning: this app takes no --detector yet; choose one in its Settings",
+              file=sys.stderr)  # fmt: skip
+        return {}
+    return given
+
+
+COMMANDS = ("inspect", "run", "bench", "models", "gui")
 # Flags that belong to `posescope` itself, not to the app: they never start the GUI.
 _TOP_FLAGS = re.compile(r"-h|--help|-V|--version|-v+|-q+|--verbose|--quiet")
 
@@ -77,6 +98,9 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--frame", type=int, help="frame to show first")
     g.add_argument("--box", metavar="X,Y,W,H", help="person box (default: detect people)")
     g.add_argument("--screenshot", metavar="PNG", help="save a PNG of the window and exit")
+    g.add_argument("--detector", choices=DETECTOR_NAMES, metavar="NAME",
+                   help="rtmdet (default), yolox, hog or none")  # fmt: skip
+    g.add_argument("--detector-model", metavar="FILE", help="a local ONNX file of that detector")
     g.set_defaults(func=cmd_gui)
     return p
 

@@ -147,7 +147,12 @@ def in_flight_fps(model, crop: np.ndarray, calls: int, in_flight: int) -> float:
 
 
 def end_to_end(
-    est: Estimator, video: str, bbox: tuple[float, ...] | None, frames: int, block: int = 20
+    est: Estimator,
+    video: str,
+    bbox: tuple[float, ...] | None,
+    frames: int,
+    block: int = 20,
+    tracker=None,
 ) -> dict:
     """The whole pipeline on a video, as `posescope run` runs it: decoding (one FFmpeg thread
     on CPU) and fixed-box crops in a background thread, `PoseRunner.stream` with its default
@@ -160,13 +165,14 @@ def end_to_end(
     `paired_ratio_same_parallelism` the same against the in-flight model-only fps. While a
     model-only block runs, the decoder has filled its bounded queue and waits, so the first
     frames of each e2e block come ready: they are processed but not timed."""
-    from posescope.core.person import PeopleDetector, PersonTracker
+    from posescope.core.person import PersonTracker
     from posescope.core.smoothing import PoseSmoother
     from posescope.core.sources import open_source
 
     cpu = est.model.device.type == "cpu"
     source = open_source(video, decode_threads=1 if cpu else 0)
-    tracker = PersonTracker.fixed(bbox) if bbox else PersonTracker(PeopleDetector())
+    if tracker is None:  # no detector given: the fixed box, else the whole frame (never HOG)
+        tracker = PersonTracker.fixed(bbox) if bbox else PersonTracker(None)
     runner = PoseRunner(est, tracker, PoseSmoother())
     in_flight = runner.default_in_flight()
     n_total = min(frames, source.frame_count or frames)
@@ -180,6 +186,8 @@ def end_to_end(
         for _ in range(3):
             runner.process(warm)
     runner.reset()
+    if hasattr(tracker, "detect_times_ms"):
+        tracker.detect_times_ms.clear()  # the warm-up's detections are not timed
     h, w = est.arch.input_size
     crop = np.random.default_rng(0).integers(0, 256, (1, h, w, 3), dtype=np.uint8)
     stages: dict[str, list[float]] = {}
@@ -214,9 +222,19 @@ def end_to_end(
         torch.set_num_threads(threads)
         pairs.append((1e3 / statistics.mean(block_ms), batch1, same))
     results.close()
+    runner.close()
     source.close()
     fps = 1e3 / statistics.mean(e2e_ms) if e2e_ms else 0.0
+    det_ms = list(getattr(tracker, "detect_times_ms", []))
+    detector = getattr(tracker, "detector", None)
     return {
+        "detector": {
+            "name": getattr(detector, "name", None) if detector is not None else None,
+            "background": tracker.background is not None,
+            "calls": len(det_ms),
+            "ms_per_call": statistics.median(det_ms) if det_ms else 0.0,
+            "ms_per_frame": sum(det_ms) / max(n, 1),
+        },
         "video": str(video),
         "frames": n,
         "bbox": list(bbox) if bbox else None,
@@ -270,7 +288,15 @@ def run_bench(args: argparse.Namespace) -> int:
         bbox = None
         if args.bbox:
             bbox = tuple(float(v) for v in args.bbox.split(","))
-        e2e = end_to_end(est, args.input, bbox, args.frames)
+        tracker = None
+        if bbox is None:
+            from posescope.core.detection.commands import detector_from_args, tracker_from_args
+
+            detector, code = detector_from_args(args)
+            if code:
+                return code
+            tracker = tracker_from_args(args, detector, live_or_video=True)
+        e2e = end_to_end(est, args.input, bbox, args.frames, tracker=tracker)
         model_fps = 1e3 / b1["engine"]["median_ms"]
         e2e["model_only_fps"] = model_fps
         e2e["ratio_to_model_only"] = e2e["fps"] / model_fps
@@ -283,6 +309,13 @@ def run_bench(args: argparse.Namespace) -> int:
         )
         for k, v in e2e["stages_median_ms"].items():
             print(f"  {k:<28} {v:8.2f} ms")
+        det = e2e["detector"]
+        if det["calls"]:
+            where = "in its own thread" if det["background"] else "in line"
+            print(
+                f"  detector {det['name']} ({where}): {det['calls']} calls, "
+                f"{det['ms_per_call']:.1f} ms per call, {det['ms_per_frame']:.1f} ms per frame"
+            )
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(result, indent=2))
         print(f"wrote {args.json_out}", file=sys.stderr)

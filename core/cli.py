@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from posescope.core.checkpoint import CheckpointError, NeedsTrustError, open_checkpoint
+from posescope.core.detection.commands import add_detector_arguments, add_models_parser
 from posescope.core.identify import Identification, identify_checkpoint
 
 log = logging.getLogger("posescope")
@@ -135,8 +136,9 @@ def _progress(done: int, total: int | None, t0: float) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from posescope.core import export
+    from posescope.core.detection.commands import detector_from_args, tracker_from_args
     from posescope.core.drawing import draw_frame
-    from posescope.core.person import PeopleDetector, PersonTracker
+    from posescope.core.person import PersonTracker
     from posescope.core.pipeline import Estimator, EstimatorConfig, PoseRunner, prefetch
     from posescope.core.smoothing import PoseSmoother
     from posescope.core.sources import SourceError, open_source
@@ -167,7 +169,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.bbox:
         tracker = PersonTracker.fixed(_parse_floats(args.bbox, 4, "--bbox"))
     else:
-        tracker = PersonTracker(PeopleDetector())
+        detector, code = detector_from_args(args)
+        if code:
+            source.close()
+            return code
+        tracker = tracker_from_args(args, detector, live_or_video=source.frame_count != 1)
     smoother = PoseSmoother(args.smooth_min_cutoff, args.smooth_beta) if args.smooth else None
     runner = PoseRunner(est, tracker, smoother)
     start, end = _parse_range(args.frames)
@@ -198,6 +204,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(file=sys.stderr)
         log.warning("interrupted after %d frames; writing what was computed", len(frames))
     finally:
+        runner.close()
         if writer is not None:
             writer.close()
         source.close()
@@ -339,6 +346,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", metavar="FILE", help=".json, .csv or .npz (default: JSON on stdout)")
     r.add_argument("--render", metavar="VIDEO", help="overlay video to write (mp4)")
     r.add_argument("--trust", action="store_true", help=TRUST_HELP)
+    add_detector_arguments(r)
     r.set_defaults(func=cmd_run)
 
     b = sub.add_parser("bench", help="how fast, stage by stage", **common)
@@ -353,7 +361,10 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--batches", default="1,2,4,8", metavar="B,...", help="batch sizes to time")
     b.add_argument("--json", dest="json_out", metavar="OUT", help="write results as JSON here")
     b.add_argument("--trust", action="store_true", help=TRUST_HELP)
+    add_detector_arguments(b)
     b.set_defaults(func=cmd_bench)
+
+    add_models_parser(sub, **common)
 
     return p
 

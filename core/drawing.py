@@ -53,7 +53,7 @@ def draw_pose(
         p1, p2 = _point(np.array([x, y])), _point(np.array([x + w, y + h]))
         if p1 is not None and p2 is not None:
             cv2.rectangle(image_bgr, p1, p2, color, max(1, thick - 1), cv2.LINE_AA)
-            text = f"id {person.track_id}"
+            text = person_label(person)
             font_scale = 0.6 * s
             (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font_scale, thick)
             ty = max(p1[1], th + base)
@@ -92,11 +92,49 @@ def draw_pose(
                 )
 
 
-def draw_frame(image: np.ndarray, fp: FramePoses, joint_set: JointSet, **kw: bool) -> np.ndarray:
-    """A copy of `image` with every person of `fp` drawn (keywords as for draw_pose)."""
+def person_label(person: PersonPose) -> str:
+    """The label over a person's box: "id 2  det 0.87  pose 0.41". `det`: the person
+    detector's confidence in the box; `pose`: the pose network's mean heatmap peak; either
+    is left out when unknown (a given box, the whole-frame fallback)."""
+    parts = [f"id {person.track_id}"]
+    if np.isfinite(person.det_score):
+        parts.append(f"det {person.det_score:.2f}")
+    if np.isfinite(person.score):
+        parts.append(f"pose {person.score:.2f}")
+    return "  ".join(parts)
+
+
+LEGEND = ("det: person detector confidence", "pose: pose network confidence (heatmap peak)")
+
+
+def draw_legend(image_bgr: np.ndarray, lines: tuple[str, ...] = LEGEND) -> None:
+    """What the scores over the boxes mean, in the bottom-left corner, in place."""
+    s = _scale(image_bgr)
+    font_scale, thick = 0.45 * s, max(1, round(1.5 * s))
+    (_, th), base = cv2.getTextSize("Ag", cv2.FONT_HERSHEY_SIMPLEX, font_scale, thick)
+    step = th + base + max(2, round(4 * s))
+    y = image_bgr.shape[0] - step * len(lines)
+    for line in lines:
+        y += step
+        for color, width in (((0, 0, 0), thick + 2), ((255, 255, 255), thick)):
+            cv2.putText(image_bgr, line, (round(8 * s), y - base), cv2.FONT_HERSHEY_SIMPLEX,
+                        font_scale, color, width, cv2.LINE_AA)  # fmt: skip
+
+
+def draw_frame(
+    image: np.ndarray, fp: FramePoses, joint_set: JointSet, *, legend: bool = True, **kw: bool
+) -> np.ndarray:
+    """A copy of `image` with every person of `fp` drawn (keywords as for draw_pose), and the
+    legend of the scores when a drawn label shows one."""
     out = np.ascontiguousarray(image).copy()
     if out.ndim == 2:
         out = cv2.cvtColor(out, cv2.COLOR_GRAY2BGR)
     for person in fp.people:
         draw_pose(out, person, joint_set, **kw)
+    if (
+        legend
+        and kw.get("box", True)
+        and any(np.isfinite(p.score) or np.isfinite(p.det_score) for p in fp.people)
+    ):
+        draw_legend(out)
     return out

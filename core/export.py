@@ -8,7 +8,7 @@ every writer reads:
      "joint_names": [...], "skeleton": [[a, b], ...],
      "frames": [{"index", "time", "people": [{"id", "bbox": [x, y, w, h],
                  "keypoints_2d": [[u, v]], "depth_rel_mm": [z], "keypoints_3d_mm": [[X, Y, Z]],
-                 "root_depth_mm", "score"}]}]}
+                 "root_depth_mm", "score", "det_score"}]}]}
 
 Pixels are rounded to 2 decimals, millimetres to 1, times to 4 (a tenth of a millisecond);
 missing values (NaN) are written as null.
@@ -88,6 +88,7 @@ def person_dict(p: PersonPose) -> dict[str, Any]:
         "keypoints_3d_mm": _rounded(p.keypoints_3d_mm, MM_DECIMALS),
         "root_depth_mm": _scalar(p.root_depth_mm, MM_DECIMALS),
         "score": _scalar(p.score, 4),
+        "det_score": _scalar(p.det_score, 4),  # the person detector's confidence (null: none)
     }
 
 

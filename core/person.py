@@ -1,19 +1,25 @@
 """Finding people and following them from frame to frame.
 
-`PeopleDetector` uses OpenCV's built-in HOG + linear SVM people detectors (nothing is
-downloaded). `PersonTracker` gives each person a stable id: it detects on the first frame,
-every `detect_every` frames and whenever nobody is tracked, and in between predicts each
-person's next box from the pose estimated in the current one.
+`PeopleDetector` uses OpenCV's built-in HOG + linear SVM people detectors (`--detector hog`;
+the CNN detectors are in core/detection). `PersonTracker` gives each person a stable id: it
+detects on the first frame, every `detect_every` frames and whenever nobody is tracked, and in
+between predicts each person's next box from the pose estimated in the current one. With a
+`BackgroundDetector` the detections run in their own thread and are merged when they come
+back; when nobody is found, the whole frame is the person box (unless turned off).
 """
 
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, replace
+from typing import Any
 
 import cv2
 import numpy as np
 
+from posescope.core.detection.background import BackgroundDetector
+from posescope.core.detection.base import Detection, whole_frame
 from posescope.core.types import Frame
 
 Box = tuple[float, float, float, float]  # x, y, w, h in pixels
@@ -105,6 +111,8 @@ class PeopleDetector:
     pixels, shrunk from the detection window to the person inside it, sorted by score.
     """
 
+    name = "hog"
+
     def __init__(
         self,
         max_side: int = 480,
@@ -128,8 +136,8 @@ class PeopleDetector:
         p = min(max(self.min_score, 1e-6), 1 - 1e-6)
         return model.margin_offset + math.log(p / (1 - p)) / model.margin_gain
 
-    def detect(self, image: np.ndarray) -> list[tuple[Box, float]]:
-        """People in a BGR image: [((x, y, w, h), score)], best first."""
+    def detect(self, image: np.ndarray) -> list[Detection]:
+        """People in a BGR image: [Detection((x, y, w, h), score)], best first."""
         if image is None or image.ndim < 2 or image.size == 0:
             return []
         if image.ndim == 2:
@@ -163,7 +171,7 @@ class PeopleDetector:
                 box = clip_box(box, w, h)
                 if box[2] >= 4 and box[3] >= 8 and score >= self.min_score:
                     found.append((box, score))
-        return nms(found, self.nms_iou)
+        return [Detection(box, score) for box, score in nms(found, self.nms_iou)]
 
 
 @dataclass
@@ -175,11 +183,12 @@ class Track:
     bbox: Box
     age: int = 0  # frames since the track was created
     misses: int = 0
-    source: str = "detector"  # "given" | "detector" | "pose"
+    source: str = "detector"  # "given" | "detector" | "pose" | "frame" (whole-frame fallback)
     lost: bool = False  # the pose box collapsed or left the image: wait for a detection
     velocity: tuple[float, float] = (0.0, 0.0)  # box centre motion, px per frame
     posed: bool = False  # a valid pose confirmed the track since the last detection round
     pose_box: Box | None = None  # padded bounds of the last pose (before motion prediction)
+    score: float = float("nan")  # the detector's confidence when it last matched this person
 
 
 class PersonTracker:
@@ -188,16 +197,21 @@ class PersonTracker:
     Per frame: `boxes(frame)` -> estimate a pose in each box -> `update(frame, poses)`.
     Detection runs on the first frame, every `detect_every` frames, whenever no track is alive
     and while a track is lost; detections match tracks by IoU (greedy, best first), unmatched
-    detections scoring at least `new_track_score` start new tracks (increasing ids, at most
-    `max_people` alive), and a track with
-    neither a matching detection nor a valid pose for more than `max_misses` rounds is dropped.
-    Between detections each box is the padded bounds of the track's last pose, moved by its
-    recent motion.
+    detections scoring at least `new_track_score` start new tracks (increasing ids from 1, at
+    most `max_people` alive), and a track with neither a matching detection nor a valid pose
+    for more than `max_misses` rounds is dropped. Between detections each box is the padded
+    bounds of the track's last pose, moved by its recent motion.
+
+    `detector` may be a `BackgroundDetector`: then a detection round is a request to its
+    thread and the detections are merged when they come back, a few frames later; only when
+    nobody is tracked does `boxes` wait for them. `whole_frame`: when nobody is tracked after
+    detecting (or there is no detector), the whole frame is the one person box (a "frame"
+    track with a stable id, not followed from its pose), as MMPose's inferencer does.
     """
 
     def __init__(
         self,
-        detector: PeopleDetector | None = None,
+        detector: Any | None = None,
         detect_every: int = 15,
         max_people: int = 4,
         iou_match: float = 0.3,
@@ -206,6 +220,8 @@ class PersonTracker:
         *,
         new_track_score: float = 0.5,
         min_box: float = 12.0,
+        whole_frame: bool = True,
+        wait_s: float = 10.0,
     ) -> None:
         self.detector = detector
         self.detect_every = max(1, int(detect_every))
@@ -216,12 +232,21 @@ class PersonTracker:
         self.min_box = min_box  # a pose box narrower or shorter than this (px) is "collapsed"
         # Starting a track takes a surer detection than keeping one (fewer ghost tracks).
         self.new_track_score = new_track_score
+        self.whole_frame = whole_frame
+        self.wait_s = wait_s  # longest wait for a background detection when nobody is tracked
         self.tracks: list[Track] = []
         self._next_id = 1
+        self._frame_id: int | None = None  # the whole-frame fallback's id, once given
         self._since_detect = 0
         self._force_detect = True
         self._fixed = False
         self.last_detections: list[tuple[Box, float]] = []
+        self.detect_times_ms: list[float] = []  # each detection round's detector time
+
+    @property
+    def background(self) -> BackgroundDetector | None:
+        d = self.detector
+        return d if isinstance(d, BackgroundDetector) else None
 
     @classmethod
     def fixed(cls, box: Box) -> PersonTracker:
@@ -262,19 +287,55 @@ class PersonTracker:
             or not self.alive
             or any(t.lost for t in self.tracks)
         )
-        if need and self.detector is not None:
+        bg = self.background
+        if bg is not None:
+            self._boxes_in_background(bg, frame, need)
+        elif need and self.detector is not None:
             self._detect(frame)
         else:
             self._since_detect += 1
         for t in self.tracks:
             t.age += 1
-        return [replace(t) for t in sorted(self.alive, key=lambda t: t.id)]
+        alive = [replace(t) for t in sorted(self.alive, key=lambda t: t.id)]
+        if not alive and self.whole_frame:
+            if self._frame_id is None:
+                self._frame_id = self._next_id
+                self._next_id += 1
+            return [Track(self._frame_id, whole_frame(frame.width, frame.height), source="frame")]
+        return alive
+
+    def _boxes_in_background(self, bg: BackgroundDetector, frame: Frame, need: bool) -> None:
+        """Merge detections that came back; ask for a new round when one is due and the
+        thread is free; wait only when nobody is tracked."""
+        merged = False
+        result = bg.poll()
+        if result is not None:
+            self._merge(result.detections, result.ms)
+            merged = True
+        if need and bg.idle:
+            bg.submit(frame.index, frame.image)
+            self._force_detect = False
+            self._since_detect = 1
+        else:
+            self._since_detect += 1
+        if not self.alive and not merged:
+            result = bg.wait(self.wait_s)
+            if result is not None:
+                self._merge(result.detections, result.ms)
 
     def _detect(self, frame: Frame) -> None:
         assert self.detector is not None
         self._force_detect = False
         self._since_detect = 1
+        t = time.perf_counter()
         dets = self.detector.detect(frame.image)
+        self._merge(dets, (time.perf_counter() - t) * 1e3)
+
+    def _merge(self, dets: list, ms: float | None = None) -> None:
+        """One detection round: match detections to tracks, drop stale tracks, start new."""
+        if ms is not None:
+            self.detect_times_ms.append(ms)
+        dets = [Detection(tuple(map(float, b)), float(s)) for b, s in dets]
         self.last_detections = dets
         pairs = sorted(
             (
@@ -295,6 +356,7 @@ class PersonTracker:
             matched_d.add(di)
             t = self.tracks[ti]
             t.misses = 0
+            t.score = dets[di].score
             if t.lost or t.source != "pose" or not t.posed:
                 t.bbox = dets[di][0]
                 t.source = "detector"
@@ -319,7 +381,7 @@ class PersonTracker:
                 for t in self.alive
             ):
                 continue  # a second detection on someone already tracked
-            self.tracks.append(Track(id=self._next_id, bbox=box, source="detector"))
+            self.tracks.append(Track(id=self._next_id, bbox=box, source="detector", score=score))
             self._next_id += 1
 
     def box_from_keypoints(self, keypoints_2d: np.ndarray, width: int, height: int) -> Box | None:
@@ -384,3 +446,23 @@ class PersonTracker:
             t.pose_box = None
             t.posed = False
         self._force_detect = True
+        if self.background is not None:
+            self.background.discard()
+
+    def restart(self) -> None:
+        """A new source: no tracks, ids start at 1 again, detect on the next frame."""
+        if self._fixed:
+            return
+        self.tracks = []
+        self._next_id = 1
+        self._frame_id = None
+        self._since_detect = 0
+        self._force_detect = True
+        self.last_detections = []
+        if self.background is not None:
+            self.background.discard()
+
+    def close(self) -> None:
+        """End the detection thread, if there is one; the tracker is done with after this."""
+        if self.background is not None:
+            self.background.close()

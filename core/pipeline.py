@@ -418,6 +418,8 @@ class PoseRunner:
         tracks = self.tracker.boxes(frame)
         t1 = time.perf_counter()
         fp = self.estimator.estimate(frame, [(t.id, t.bbox) for t in tracks], prepared)
+        scores = {t.id: t.score for t in tracks}
+        fp.people = [replace(p, det_score=scores.get(p.track_id, math.nan)) for p in fp.people]
         return self._finish(frame, fp, t0, (t1 - t0) * 1e3)
 
     def _finish(self, frame: Frame, fp: FramePoses, t0: float, detect_ms: float) -> FramePoses:
@@ -476,6 +478,18 @@ class PoseRunner:
         self.tracker.reset()
         if self.smoother is not None:
             self.smoother.reset()
+
+    def close(self) -> None:
+        """End the threads this runner's tracker holds (a background detector)."""
+        close = getattr(self.tracker, "close", None)
+        if close is not None:
+            close()
+
+    def __enter__(self) -> PoseRunner:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 __all__ = [

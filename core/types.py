@@ -45,6 +45,9 @@ class PersonPose:
     # Mean over joints of the probability of the joint's most likely heatmap pixel (0..1):
     # high when the heatmaps are sharp, near 1 / (H * W) when they are flat.
     score: float = float("nan")
+    # The person detector's confidence (0..1) when it last found this person (the box may
+    # since follow the pose); nan for a given box or the whole-frame fallback.
+    det_score: float = float("nan")
 
     @property
     def root_relative_mm(self) -> np.ndarray:

@@ -25,6 +25,8 @@ USER_DIRS = Path(tempfile.mkdtemp(prefix="posescope-tests-user-"))
 atexit.register(shutil.rmtree, USER_DIRS, ignore_errors=True)
 for _var in ("XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_DATA_HOME"):
     os.environ[_var] = str(USER_DIRS / _var.split("_")[1].lower())
+# Detector weights are never fetched from the internet in tests: port 9 (discard) is shut.
+os.environ["POSESCOPE_MODEL_URLS"] = "http://127.0.0.1:9/"
 
 
 @pytest.fixture(scope="session")

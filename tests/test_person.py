@@ -186,7 +186,7 @@ def test_lost_track_is_replaced_by_detection() -> None:
 
 def test_unconfirmed_tracks_are_dropped_and_weak_detections_start_none() -> None:
     det = ScriptedDetector()
-    tracker = PersonTracker(det, detect_every=1, max_misses=2, max_people=4)
+    tracker = PersonTracker(det, detect_every=1, max_misses=2, max_people=4, whole_frame=False)
     det.boxes = [((x, 50, 60, 150), 0.9 - 0.01 * k) for k, x in enumerate(range(0, 600, 100))]
     det.boxes.append(((10, 300, 60, 150), 0.4))  # below new_track_score
     tracks = tracker.boxes(_frame(0))

@@ -17,6 +17,7 @@ WHEEL_MUST_HAVE = (
     "posescope/__main__.py",
     "posescope/main.py",
     "posescope/core/cli.py",
+    "posescope/core/detection/registry.py",
     "posescope/gui/app.py",
     "posescope/resources/__init__.py",
     "posescope/resources/style.qss",
