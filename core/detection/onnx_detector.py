@@ -1,5 +1,5 @@
 """Person detection with an ONNX detector on onnxruntime (RTMDet, YOLOX), our own reader of the
-mmdeploy "end2end" contract (docs: ../shared/docs/detectors.md, rtmlib's readers):
+mmdeploy "end2end" contract (docs/detectors.md, rtmlib's readers):
 
 - input `input` (1, 3, H, W) float32 BGR; the frame is letterboxed to the top-left corner
   (ratio = min(H / h, W / w), padding 114), then normalised per model (RTMDet: mean/std;
