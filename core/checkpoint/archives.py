@@ -15,6 +15,7 @@ from typing import IO, Any
 
 import torch
 
+from posescope.core.checkpoint.budgets import Budget
 from posescope.core.checkpoint.errors import CheckpointError, summary
 from posescope.core.checkpoint.pickles import torch_load
 from posescope.core.checkpoint.sniff import Sniffed
@@ -24,9 +25,13 @@ _ALIGN = 64  # torch aligns zip records to 64 bytes so that mmap gives aligned t
 
 
 def open_unpacked(
-    p: Path, sniffed: Sniffed, trust: bool, meta: dict[str, Any]
+    p: Path, sniffed: Sniffed, trust: bool, meta: dict[str, Any], budget: Budget
 ) -> tuple[tuple[dict[str, torch.Tensor], str | None, str | None, dict[str, Any]], bool]:
-    """An unpacked checkpoint folder (on disk or in an archive): repack it as torch does."""
+    """An unpacked checkpoint folder (on disk or in an archive): repack it as torch does.
+
+    The sizes were checked when it was sniffed (budgets.py), and every record is copied at
+    most to its declared size, so the temporary file stays within the budget; it is removed
+    on every way out (an error, Ctrl-C, SIGTERM through the CLI's handler)."""
     with tempfile.TemporaryDirectory(prefix="posescope-") as tmp:
         repacked = Path(tmp) / "repacked.pth"
         if sniffed.format == "folder":
@@ -42,9 +47,9 @@ def open_unpacked(
             with zipfile.ZipFile(p) as zf:
                 _repack(p, repacked, _zip_records(zf, sniffed.root))
             meta["inner_folder"] = sniffed.root.rstrip("/") or "."
-        obj, trusted = torch_load(repacked, p, trust, zip_file=True)
+        obj, trusted = torch_load(repacked, p, trust, zip_file=True, budget=budget)
         # Copy the weights out before the temporary file goes away.
-        extracted = extract(obj, p)
+        extracted = extract(obj, p, budget, max(sniffed.unpacked, sniffed.on_disk))
         del obj
     return extracted, trusted
 
@@ -89,13 +94,29 @@ def _repack(shown: Path, out: Path, records: Iterator[_Record]) -> None:
         with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED, allowZip64=True) as zout:
             for name, size, opener in records:
                 with opener() as src:
-                    _write_aligned(zout, f"archive/{name}", src, size)
+                    _write_aligned(zout, f"archive/{name}", _Bounded(src, size), size)
                 seen.add(name)
             if "version" not in seen and ".data/version" not in seen:
                 # A folder that lost its version record: torch needs one; 3 is what torch writes.
                 _write_aligned(zout, "archive/version", io.BytesIO(b"3\n"), 2)
     except (OSError, tarfile.TarError, zipfile.BadZipFile, ValueError, EOFError) as e:
         raise CheckpointError(f"cannot read the unpacked checkpoint: {summary(e)}", shown) from None
+
+
+class _Bounded(io.RawIOBase):
+    """Reads at most `size` bytes of `src`: a record never writes more than it declared."""
+
+    def __init__(self, src: IO[bytes], size: int) -> None:
+        self._src, self._left = src, size
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        n = self._left if n < 0 else min(n, self._left)
+        data = self._src.read(n) if n else b""
+        self._left -= len(data)
+        return data
 
 
 def _write_aligned(zout: zipfile.ZipFile, name: str, src: IO[bytes], size: int) -> None:

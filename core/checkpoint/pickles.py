@@ -14,21 +14,29 @@ from typing import IO, Any
 
 import torch
 
+from posescope.core.checkpoint.budgets import Budget, fmt_bytes
 from posescope.core.checkpoint.errors import (
     CheckpointError,
     NeedsTrustError,
     NotACheckpointError,
+    TooLargeError,
+    UnreadablePickleError,
     summary,
 )
 
 # --- torch.load -----------------------------------------------------------------------------
 
 
-def torch_load(file: Path, shown: Path, trust: bool, zip_file: bool) -> tuple[Any, bool]:
+def torch_load(
+    file: Path, shown: Path, trust: bool, zip_file: bool, budget: Budget | None = None
+) -> tuple[Any, bool]:
     """torch.load weights-only (mmap for zip files); a full unpickle only if `trust`.
 
+    Before loading, the pickle is disassembled (never run) to refuse one that would build a
+    huge object from a few bytes (`bytearray(8 GiB)` is an allowed global).
     Returns (object, whether the full unpickle was needed).
     """
+    _refuse_huge_allocations(file, shown, zip_file, budget or Budget())
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Detected pickle protocol")
@@ -47,13 +55,14 @@ def torch_load(file: Path, shown: Path, trust: bool, zip_file: bool) -> tuple[An
             if len(wanted) > 8:
                 shown_globals += f" and {len(wanted) - 8} more"
             reason = f"refusing to unpickle: the file wants to import {shown_globals}"
-        else:
-            reason = (
-                "refusing to unpickle: weights-only loading cannot read this file "
-                f"({_weights_only_detail(refusal)}), though it names no unsafe imports"
+            raise NeedsTrustError(
+                reason + "; re-run with --trust only if you trust its source", shown, wanted
             )
-        raise NeedsTrustError(
-            reason + "; re-run with --trust only if you trust its source", shown, wanted
+        # Nothing beyond the safe set: --trust would not help, so do not suggest it.
+        raise UnreadablePickleError(
+            "weights-only loading cannot read this pickle, though it names no unsafe imports: "
+            + _weights_only_detail(refusal),
+            shown,
         )
     try:
         obj = torch.load(
@@ -96,6 +105,30 @@ def _weights_only_detail(e: BaseException) -> str:
 # --- unsafe globals, found without running anything ----------------------------------------
 
 
+def _refuse_huge_allocations(file: Path, shown: Path, zip_file: bool, budget: Budget) -> None:
+    big: list[int] = []
+    try:
+        if zip_file:
+            with zipfile.ZipFile(file) as zf:
+                name = next(n for n in zf.namelist() if n.endswith("data.pkl"))
+                info = zf.getinfo(name)
+                if info.file_size > budget.max_pickle:
+                    return  # sniffing refuses these; a repacked folder was checked too
+                found = _pickle_globals(io.BytesIO(zf.read(name)), 1, big)
+        else:
+            with open(file, "rb") as f:
+                found = _pickle_globals(f, 5, big)
+    except Exception:
+        return  # torch.load will say what is wrong with it
+    limit = budget.max_size
+    if any(g.endswith(".bytearray") for g in found) and big and max(big) > limit:
+        raise TooLargeError(
+            f"the pickle builds a bytearray of {fmt_bytes(max(big))} from a "
+            f"{fmt_bytes(file.stat().st_size)} file (the limit is {fmt_bytes(limit)})",
+            shown, "bytearray", max(big), limit,
+        )  # fmt: skip
+
+
 def _unsafe_globals(file: Path, zip_file: bool) -> list[str]:
     """Globals the pickle(s) in `file` import that weights-only loading does not allow."""
     found: list[str] = []
@@ -128,11 +161,11 @@ def _allowed_globals() -> set[str]:
         return {"collections.OrderedDict", "torch._utils._rebuild_tensor_v2", "builtins.set"}
 
 
-def _pickle_globals(f: IO[bytes], max_pickles: int) -> list[str]:
+def _pickle_globals(f: IO[bytes], max_pickles: int, big: list[int] | None = None) -> list[str]:
     """Disassemble up to `max_pickles` consecutive pickles and list the globals they import.
 
     Handles GLOBAL, INST and STACK_GLOBAL (whose module and name strings may come through the
-    memo). Nothing is executed.
+    memo). Nothing is executed. Integers over 2**31 are added to `big` when given.
     """
     found: list[str] = []
     for _ in range(max_pickles):
@@ -157,6 +190,9 @@ def _pickle_globals(f: IO[bytes], max_pickles: int) -> list[str]:
                     stack.append(memo.get(int(arg)))
                 elif isinstance(arg, str):
                     stack.append(arg)
+                elif isinstance(arg, int) and big is not None and arg > 2**31:
+                    big.append(arg)
+                    stack.append(None)
                 elif op.stack_after:
                     stack.append(None)
                 if name == "STOP":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import pickle
+import stat
 import struct
 import tarfile
 import zipfile
@@ -13,7 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from posescope.core.checkpoint.errors import CheckpointError, NotACheckpointError
+from posescope.core.checkpoint.budgets import (
+    Budget,
+    allocated,
+    check_entries,
+    check_member,
+    check_path,
+)
+from posescope.core.checkpoint.errors import CheckpointError, NotACheckpointError, UnsafePathError
 
 _TORCH_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 _ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")
@@ -30,24 +38,32 @@ class Sniffed:
     root: str = ""  # archive-folder: member prefix of the checkpoint folder ("a/b/")
     folder: Path | None = None  # folder: the folder holding data.pkl
     tar: bool = False  # archive-folder: tar (else zip)
+    unpacked: int = 0  # bytes the container declares (what repacking it would write)
+    on_disk: int = 0  # bytes it takes on disk (allocated: a sparse file counts what it holds)
 
 
-def sniff_format(path: str | os.PathLike[str]) -> str:
+def sniff_format(path: str | os.PathLike[str], budget: Budget | None = None) -> str:
     """The container format of `path` (one of FORMATS), judged by its bytes.
 
     Raises NotACheckpointError (with `looks_like`) for anything else, CheckpointError for a
-    missing path.
+    missing path, UnsafePathError for a FIFO/device/socket, TooLargeError past the budget.
     """
-    return sniff(Path(path)).format
+    return sniff(Path(path), budget or Budget()).format
 
 
-def sniff(path: Path) -> Sniffed:
-    if not path.exists():
-        raise CheckpointError("no such file", path)
-    if path.is_dir():
-        return Sniffed("folder", folder=_find_checkpoint_folder(path))
+def sniff(path: Path, budget: Budget) -> Sniffed:
     try:
-        size = path.stat().st_size
+        st = check_path(path)
+    except FileNotFoundError:
+        raise CheckpointError("no such file", path) from None
+    except OSError as e:
+        raise CheckpointError(f"cannot read the file: {e.strerror or e}", path) from None
+    if stat.S_ISDIR(st.st_mode):
+        folder = _find_checkpoint_folder(path)
+        unpacked, on_disk = check_folder(folder, budget)
+        return Sniffed("folder", folder=folder, unpacked=unpacked, on_disk=on_disk)
+    size = st.st_size
+    try:
         with open(path, "rb") as f:
             head = f.read(4096)
     except OSError as e:
@@ -55,15 +71,37 @@ def sniff(path: Path) -> Sniffed:
     if size == 0:
         raise NotACheckpointError("not a checkpoint: the file is empty", path, "empty file")
     if head.startswith(_ZIP_MAGICS):
-        return _sniff_zip(path, head)
+        return _sized(_sniff_zip(path, head, budget, size), size)
     if _is_torch_legacy(head):
-        return Sniffed("torch-legacy")
+        return _sized(Sniffed("torch-legacy", unpacked=size), size)
     if _looks_like_safetensors(path, head, size):
-        return Sniffed("safetensors")
+        return _sized(Sniffed("safetensors", unpacked=size), size)
     if head[257:262] == b"ustar" or head.startswith((b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00")):
-        return _sniff_tar(path, head)
+        return _sized(_sniff_tar(path, head, budget, size), size)
     looks = _describe(head)
     raise NotACheckpointError(f"not a checkpoint: looks like {looks}", path, looks)
+
+
+def _sized(s: Sniffed, on_disk: int) -> Sniffed:
+    s.on_disk = on_disk
+    return s
+
+
+def _zip_entries(path: Path) -> int | None:
+    """The entry count the zip's end record declares, read without parsing the directory."""
+    with open(path, "rb") as f:
+        f.seek(0, os.SEEK_END)
+        end = f.tell()
+        f.seek(max(0, end - 65536 - 22))
+        tail = f.read()
+    at = tail.rfind(b"PK\x05\x06")
+    if at < 0 or at + 22 > len(tail):
+        return None
+    n = struct.unpack("<H", tail[at + 10 : at + 12])[0]
+    z64 = tail.rfind(b"PK\x06\x06", 0, at)
+    if n == 0xFFFF and z64 >= 0 and z64 + 56 <= len(tail):
+        n = struct.unpack("<Q", tail[z64 + 32 : z64 + 40])[0]
+    return n
 
 
 def _is_torch_legacy(head: bytes) -> bool:
@@ -99,8 +137,11 @@ def _looks_like_safetensors(path: Path, head: bytes, size: int) -> bool:
     return True
 
 
-def _sniff_zip(path: Path, head: bytes) -> Sniffed:
+def _sniff_zip(path: Path, head: bytes, budget: Budget, size: int) -> Sniffed:
     try:
+        declared = _zip_entries(path)
+        if declared is not None:
+            check_entries(budget, path, declared)
         with zipfile.ZipFile(path) as zf:
             infos = [i for i in zf.infolist() if not i.is_dir()]
     except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
@@ -114,6 +155,10 @@ def _sniff_zip(path: Path, head: bytes) -> Sniffed:
             path,
             "a truncated zip archive",
         ) from None
+    check_entries(budget, path, len(infos))
+    limit, unpacked = budget.for_source(size), 0
+    for i in infos:
+        unpacked = check_member(budget, path, i.filename, i.file_size, unpacked, limit)
     names = [i.filename for i in infos]
     tops = {n.split("/", 1)[0] for n in names}
     if len(tops) == 1:
@@ -126,7 +171,7 @@ def _sniff_zip(path: Path, head: bytes) -> Sniffed:
             )
         stored = all(i.compress_type == zipfile.ZIP_STORED for i in infos)
         if f"{top}/data.pkl" in names and stored:
-            return Sniffed("torch-zip")
+            return Sniffed("torch-zip", unpacked=unpacked)
     root = _single_root(path, names, "zip archive")
     if root is None:
         if names and all(n.endswith(".npy") for n in names):
@@ -134,13 +179,32 @@ def _sniff_zip(path: Path, head: bytes) -> Sniffed:
         else:
             looks = "a zip archive without a checkpoint inside"
         raise NotACheckpointError(f"not a checkpoint: {looks}", path, looks)
-    return Sniffed("archive-folder", root=root, tar=False)
+    return Sniffed("archive-folder", root=root, tar=False, unpacked=unpacked)
 
 
-def _sniff_tar(path: Path, head: bytes) -> Sniffed:
+def _tar_members(path: Path, budget: Budget, size: int) -> tuple[list[tarfile.TarInfo], int]:
+    """The members, read header by header: each declared size is checked before the reader
+    moves past (inflates) its data, so a bomb is refused at its first header."""
+    members: list[tarfile.TarInfo] = []
+    limit, unpacked = budget.for_source(size), 0
+    with tarfile.open(path, "r:*") as tf:
+        for m in tf:
+            members.append(m)
+            check_entries(budget, path, len(members))
+            if m.issym() or m.islnk():
+                raise UnsafePathError(
+                    f"the tar archive holds a link ({m.name} -> {m.linkname}): links are not "
+                    "followed out of a checkpoint",
+                    path, "link",
+                )  # fmt: skip
+            if m.isfile():
+                unpacked = check_member(budget, path, m.name, m.size, unpacked, limit)
+    return members, unpacked
+
+
+def _sniff_tar(path: Path, head: bytes, budget: Budget, size: int) -> Sniffed:
     try:
-        with tarfile.open(path, "r:*") as tf:
-            members = tf.getmembers()
+        members, unpacked = _tar_members(path, budget, size)
     except (tarfile.TarError, OSError, EOFError, ValueError) as e:
         if head[257:262] == b"ustar":
             raise NotACheckpointError(
@@ -161,7 +225,7 @@ def _sniff_tar(path: Path, head: bytes) -> Sniffed:
     if root is None:
         looks = "a tar archive without a checkpoint inside"
         raise NotACheckpointError(f"not a checkpoint: {looks}", path, looks)
-    return Sniffed("archive-folder", root=root, tar=True)
+    return Sniffed("archive-folder", root=root, tar=True, unpacked=unpacked)
 
 
 def _single_root(path: Path, names: Sequence[str], what: str) -> str | None:
@@ -265,3 +329,27 @@ def _as_text(head: bytes) -> str | None:
         return None
     printable = sum(c.isprintable() or c in "\r\n\t" for c in text)
     return text if printable / len(text) > 0.95 else None
+
+
+def check_folder(folder: Path, budget: Budget) -> tuple[int, int]:
+    """Every entry of a checkpoint folder is a regular file, a folder or a link that stays
+    inside; the declared sizes fit the budget. Returns (declared bytes, allocated bytes)."""
+    inside = folder.resolve()
+    files: list[tuple[str, os.stat_result]] = []
+    for entry in sorted(folder.rglob("*")):
+        name = entry.relative_to(folder).as_posix()
+        if entry.is_symlink():
+            target = entry.resolve()
+            if not target.is_relative_to(inside):
+                raise UnsafePathError(
+                    f"{name} is a link to {target}, outside the checkpoint folder", folder, "link"
+                )
+        st = check_path(entry)
+        if stat.S_ISREG(st.st_mode):
+            files.append((name, st))
+        check_entries(budget, folder, len(files))
+    on_disk = sum(allocated(st) for _, st in files)
+    limit, unpacked = budget.for_source(on_disk), 0
+    for name, st in files:
+        unpacked = check_member(budget, folder, name, st.st_size, unpacked, limit)
+    return unpacked, on_disk

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 import numpy as np
 import torch
 
+from posescope.core.checkpoint.budgets import Budget, check_tensors
 from posescope.core.checkpoint.errors import NotACheckpointError
 from posescope.core.checkpoint.pickles import Stub
 
@@ -28,9 +29,12 @@ _MAX_META_STR = 200
 
 
 def extract(
-    obj: Any, path: Path
+    obj: Any, path: Path, budget: Budget | None = None, source_bytes: int = 0
 ) -> tuple[dict[str, torch.Tensor], str | None, str | None, dict[str, Any]]:
-    """(state_dict, wrapper, prefix, meta) from whatever the file held."""
+    """(state_dict, wrapper, prefix, meta) from whatever the file held.
+
+    The tensors are checked against the budget (budgets.check_tensors) before they are
+    copied out: the copies are what a hostile file would make huge."""
     obj = _as_mapping(obj)
     if not isinstance(obj, Mapping):
         looks = f"a torch.save file holding a {type(obj).__name__}, not a state dict"
@@ -53,6 +57,7 @@ def extract(
             meta["wrapper_path"] = ".".join(chain)
     if dropped:
         meta["non_tensor_keys"] = dropped[:20]
+    check_tensors(flat, budget or Budget(), path, source_bytes)
     # Own copies: drop the mmap of the file and any storage shared with what we leave behind.
     state_dict = {k: _own(v) for k, v in flat.items()}
     return state_dict, (chain[0] if chain else None), prefix, meta
