@@ -198,11 +198,12 @@ class Estimator:
         config: EstimatorConfig | None = None,
         trust: bool = False,
         rootnet: str | Path | None = None,
+        max_size: int | None = None,
     ) -> Estimator:
-        ckpt = open_checkpoint(path, trust=trust)
+        ckpt = open_checkpoint(path, trust=trust, max_size=max_size)
         est = cls.from_checkpoint(ckpt, identify_checkpoint(ckpt), config)
         if rootnet is not None:
-            rckpt = open_checkpoint(rootnet, trust=trust)
+            rckpt = open_checkpoint(rootnet, trust=trust, max_size=max_size)
             est.set_rootnet(rckpt, identify_checkpoint(rckpt))
         return est
 
