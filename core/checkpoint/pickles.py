@@ -58,7 +58,15 @@ def torch_load(
             raise NeedsTrustError(
                 reason + "; re-run with --trust only if you trust its source", shown, wanted
             )
-        # Nothing beyond the safe set: --trust would not help, so do not suggest it.
+        # Nothing beyond the safe set: --trust is not the answer, so do not suggest it.
+        protocol = _pickle_protocol(file, zip_file)
+        if protocol is not None and protocol >= 4:
+            raise UnreadablePickleError(
+                f"the weights were pickled with protocol {protocol}, which torch's weights-only "
+                "loader cannot read (it stops at the first protocol-4 opcode); re-save them "
+                "with torch.save's default protocol (2)",
+                shown,
+            )
         raise UnreadablePickleError(
             "weights-only loading cannot read this pickle, though it names no unsafe imports: "
             + _weights_only_detail(refusal),
@@ -103,6 +111,24 @@ def _weights_only_detail(e: BaseException) -> str:
 
 
 # --- unsafe globals, found without running anything ----------------------------------------
+
+
+def _pickle_protocol(file: Path, zip_file: bool) -> int | None:
+    """The protocol the (object) pickle declares: its first PROTO opcode."""
+    try:
+        if zip_file:
+            with zipfile.ZipFile(file) as zf:
+                name = next(n for n in zf.namelist() if n.endswith("data.pkl"))
+                with zf.open(name) as f:
+                    head = f.read(2)
+        else:
+            with open(file, "rb") as f:  # the magic number's pickle comes first: skip it
+                for _ in pickletools.genops(f):
+                    pass
+                head = f.read(2)
+    except Exception:
+        return None
+    return head[1] if len(head) == 2 and head[0] == 0x80 else None
 
 
 def _refuse_huge_allocations(file: Path, shown: Path, zip_file: bool, budget: Budget) -> None:
