@@ -220,7 +220,8 @@ def png_of(d: Path, width: int, height: int, name: str = "huge.png") -> Path:
     """A PNG header declaring width x height (grey), with a zero IDAT; a few MB at most."""
 
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        crc = struct.pack(">I", zlib.crc32(kind + data))
+        return struct.pack(">I", len(data)) + kind + data + crc
 
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
     idat = b"\x78\x01" + deflate(b"", 1) + b"\0\0\0\0"
