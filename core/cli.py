@@ -13,6 +13,7 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from posescope.core.checkpoint import CheckpointError, NeedsTrustError, open_checkpoint
 from posescope.core.checkpoint.budgets import DEFAULT_MAX_SIZE, fmt_bytes, parse_size
@@ -237,6 +238,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             export.write_poses(tmp, document(frames))
 
     writer = None
+    items = stream = None
     render_tmp = None
     frames: list = []
     interrupted = False
@@ -249,7 +251,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                 render_tmp.__enter__(), source.fps or 30.0, (source.width, source.height)
             )
         items = prefetch(source, start, end, prepare=runner.prepare)
-        for frame, _, fp in runner.stream(items, runner.default_in_flight()):
+        stream = runner.stream(items, runner.default_in_flight())
+        for frame, _, fp in stream:
             frames.append(fp)
             if writer is not None:
                 writer.write(draw_frame(frame.image, fp, est.joint_set))
@@ -262,8 +265,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt as exc:
         interrupted = exc
         print(file=sys.stderr)
-        log.warning("interrupted after %d frames; writing what was computed", len(frames))
+        how = "terminated" if isinstance(exc, Terminated) else "interrupted"
+        log.warning("%s after %d frames; writing what was computed", how, len(frames))
     finally:
+        # Stop the decode thread before the source closes under it (a crash in FFmpeg).
+        for gen in (stream, items):
+            if gen is not None:
+                gen.close()
         if writer is not None:
             writer.close()
         if render_tmp is not None:
@@ -391,8 +399,19 @@ DEVICE = {"default": "auto", "choices": ["auto", "cpu", "cuda", "mps"], "metavar
           "help": "auto, cpu, cuda or mps (default: auto)"}  # fmt: skip
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a bad argument is one `error: <what>: <why>` line (exit 2), like every
+    other error; the usage is one `--help` away (said on the line)."""
+
+    def error(self, message: str) -> NoReturn:
+        what, sep, why = message.partition(": ")
+        what = what.removeprefix("argument ").split("/")[-1] if sep else self.prog
+        why = why if sep else message
+        self.exit(2, f"error: {escape(what)}: {escape(why)} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = OneLineParser(
         prog="posescope",
         description="Identify, rebuild and run 3D human pose checkpoints from their tensors.",
         epilog="With no command (or a file as the first argument) the desktop app starts.",

@@ -229,3 +229,16 @@ def png_of(d: Path, width: int, height: int, name: str = "huge.png") -> Path:
     p.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat)
                   + chunk(b"IEND", b""))  # fmt: skip
     return p
+
+
+def raw_bytes(d: Path, data: bytes) -> Path:
+    p = d / "bytes.pth"
+    p.write_bytes(data)
+    return p
+
+
+def protocol4(d: Path) -> Path:
+    """A valid XS checkpoint saved with pickle protocol 4 (weights-only loading cannot read)."""
+    p = d / "xs_p4.pth"
+    torch.save({"network": factory.state_dict_for("XS")}, p, pickle_protocol=4)
+    return p

@@ -9,6 +9,7 @@ import pickletools
 import types
 import warnings
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -38,9 +39,10 @@ def torch_load(
     """
     _refuse_huge_allocations(file, shown, zip_file, budget or Budget())
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _loadable(file) as source:
             warnings.filterwarnings("ignore", message="Detected pickle protocol")
-            obj = torch.load(file, map_location="cpu", weights_only=True, mmap=zip_file or None)
+            mmap = (zip_file and isinstance(source, Path)) or None
+            obj = torch.load(source, map_location="cpu", weights_only=True, mmap=mmap)
         return obj, False
     except pickle.UnpicklingError as e:
         if "weights only load failed" not in str(e).lower():
@@ -73,13 +75,14 @@ def torch_load(
             shown,
         )
     try:
-        obj = torch.load(
-            file,
-            map_location="cpu",
-            weights_only=False,
-            mmap=zip_file or None,
-            pickle_module=_LENIENT_PICKLE,
-        )
+        with _loadable(file) as source:
+            obj = torch.load(
+                source,
+                map_location="cpu",
+                weights_only=False,
+                mmap=(zip_file and isinstance(source, Path)) or None,
+                pickle_module=_LENIENT_PICKLE,
+            )
     except Exception as e:
         raise CheckpointError(f"trusted unpickling failed: {summary(e)}", shown) from None
     return obj, True
@@ -111,6 +114,19 @@ def _weights_only_detail(e: BaseException) -> str:
 
 
 # --- unsafe globals, found without running anything ----------------------------------------
+
+
+@contextlib.contextmanager
+def _loadable(file: Path) -> Iterator[Path | IO[bytes]]:
+    """`file` itself, or an open file when its name is not valid UTF-8 (torch's C++ reader
+    takes names as UTF-8 strings; Python's open takes any bytes). No mmap then."""
+    try:
+        str(file).encode("utf-8")
+    except UnicodeEncodeError:
+        with open(file, "rb") as f:
+            yield f
+        return
+    yield file
 
 
 def _pickle_protocol(file: Path, zip_file: bool) -> int | None:
