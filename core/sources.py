@@ -350,6 +350,7 @@ class FolderSource(Source):
     """
 
     seekable = True
+    skips_bad_frames = True  # prefetch: a bad first image is skipped, not fatal
 
     def __init__(self, path: str | Path, *, fps: float = DEFAULT_FPS) -> None:
         p = Path(path).expanduser()
@@ -395,8 +396,13 @@ class FolderSource(Source):
 
     def get(self, index: int) -> Frame:
         index = self._check_index(index)
-        image = self._load(index)
+        try:
+            image = self._load(index)
+        except SourceError:  # over the pixel cap
+            self._cursor = index + 1
+            raise
         if image is None:
+            self._cursor = index + 1  # read() goes on after it (prefetch skips a bad first)
             raise SourceError(f"{self.files[index].name} cannot be decoded as an image")
         self._cursor = index + 1
         return Frame(image=image, index=index, time=index / self.fps)

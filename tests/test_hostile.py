@@ -54,6 +54,18 @@ def _dir_bytes(d: Path) -> int:
     return total
 
 
+def _peak_rss_kb(pid: int) -> int:
+    """The process's peak resident set (VmHWM), 0 once it is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
 def run_cli(case_dir: Path, *argv: str | os.PathLike[str], timeout: float = 120) -> Outcome:
     """`python -m posescope ARGV` with a private TMPDIR and HOME; measured."""
     tmp = case_dir / "tmp"
@@ -67,15 +79,23 @@ def run_cli(case_dir: Path, *argv: str | os.PathLike[str], timeout: float = 120)
         peak = [0]
         done = threading.Event()
 
+        rss = [0]
+
         def watch() -> None:
             while not done.wait(0.02):
                 peak[0] = max(peak[0], _dir_bytes(tmp))
+                rss[0] = max(rss[0], _peak_rss_kb(proc.pid))
                 if time.perf_counter() - t0 > timeout:
                     proc.kill()
 
         watcher = threading.Thread(target=watch, daemon=True)
         watcher.start()
-        _, status, usage = os.wait4(proc.pid, 0)
+        # wait4's ru_maxrss would count the forked copy of this (large) pytest process before
+        # exec: the child's own peak is VmHWM, polled until it exits (waitid leaves it
+        # waitable, so /proc still has it when it has just ended).
+        os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)
+        rss[0] = max(rss[0], _peak_rss_kb(proc.pid))
+        _, status, _usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - t0
         done.set()
         watcher.join()
@@ -84,7 +104,7 @@ def run_cli(case_dir: Path, *argv: str | os.PathLike[str], timeout: float = 120)
         proc.returncode,
         out_path.read_bytes().decode("utf-8", "replace"),
         err_path.read_bytes().decode("utf-8", "replace"),
-        usage.ru_maxrss / 1024,
+        rss[0] / 1024,
         peak[0] / 2**20,
         seconds,
     )
@@ -296,3 +316,21 @@ def test_sigterm_keeps_what_was_computed(xs: Path, tmp_path: Path) -> None:
     assert len(frames) >= 25
     assert ("Traceback" not in rest and "terminated" in rest.lower()) or "interrupted" in rest
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".part.json")]
+
+
+def test_a_folder_whose_first_image_is_corrupt_runs(xs: Path, tmp_path: Path) -> None:
+    """Corrupt images are skipped with a warning, the first one too (it used to abort)."""
+    import cv2
+    import numpy as np
+
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    (folder / "f0.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    for i in (1, 2):
+        cv2.imwrite(str(folder / f"f{i}.png"), np.full((120, 160, 3), 90, np.uint8))
+    hostile.png_of(folder, 32000, 32000, "f3.png")
+    out = tmp_path / "poses.json"
+    got = run_cli(tmp_path, "run", xs, folder, "--bbox", "10,10,100,100", "--out", out)
+    assert got.code == 0, got.err
+    assert [f["index"] for f in json.loads(out.read_text())["frames"]] == [1, 2]
+    assert "skipping f0.png" in got.err and "f3.png: the image is 32000x32000" in got.err
