@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import tempfile
 from pathlib import Path
 
 import cv2
@@ -147,3 +148,22 @@ def test_pixel_cap(tmp_path: Path) -> None:
         check_pixels(big)
     assert (info.value.width, info.value.height) == (32000, 32000)
     check_pixels(hostile.png_of(tmp_path, 4000, 3000, "ok.png").read_bytes())
+
+
+def test_an_internal_bug_is_one_line_and_a_crash_log(tmp_path, monkeypatch, capsys) -> None:
+    from posescope.core import cli
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    parser = cli.build_parser()
+
+    def broken(args) -> int:
+        raise KeyError("a bug")
+
+    parser.set_defaults(func=broken, command="x")
+    assert cli.execute(parser, []) == cli.EXIT_INTERNAL
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: internal error (KeyError)"), err
+    log = Path(err[0].rsplit(" ", 1)[1])
+    assert log.parent == tmp_path and "Traceback" in log.read_text()
+    assert "raise KeyError" in log.read_text()
