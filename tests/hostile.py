@@ -242,3 +242,17 @@ def protocol4(d: Path) -> Path:
     p = d / "xs_p4.pth"
     torch.save({"network": factory.state_dict_for("XS")}, p, pickle_protocol=4)
     return p
+
+
+def zip_declaring_a_million(d: Path) -> Path:
+    """A zip whose zip64 end record declares a million entries (parsing them took 57 s)."""
+    p = raw_zip(d / "million.zip", [("a", b"x", 1, 0)])
+    data = p.read_bytes()
+    at = data.rfind(b"PK\x05\x06")
+    cd_size, cd_start = struct.unpack("<II", data[at + 12 : at + 20])
+    z64 = struct.pack("<IQHHIIQQQQ", 0x06064B50, 44, 45, 45, 0, 0, 10**6, 10**6, cd_size,
+                      cd_start)  # fmt: skip
+    locator = struct.pack("<IIQI", 0x07064B50, 0, at, 1)
+    eocd = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, 0xFFFF, 0xFFFF, cd_size, cd_start, 0)
+    p.write_bytes(data[:at] + z64 + locator + eocd)
+    return p

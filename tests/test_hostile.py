@@ -159,6 +159,11 @@ CASES: dict[str, tuple[Callable[[Path, Path], list], int, str | None]] = {
     "1500-views-of-a-storage": (_inspect(hostile.views_of_one_storage), 1, "each view"),
     "bytearray-8-GiB": (_inspect(hostile.bytearray_bomb), 1, "bytearray of 8.0 GB"),
     "30000-zip-entries": (_inspect(hostile.many_entries), 1, "30000 entries"),
+    "zip-declaring-10**6-entries": (
+        _inspect(hostile.zip_declaring_a_million),
+        1,
+        "1000000 entries",
+    ),
     "safetensors-1500-views": (_inspect(hostile.safetensors_views), 1, "invalid offset"),
     **{
         f"safetensors-{k}": (
