@@ -255,7 +255,8 @@ def end_to_end(
 
 
 def run_bench(args: argparse.Namespace) -> int:
-    ckpt = open_checkpoint(args.checkpoint, trust=args.trust)
+    max_size = getattr(args, "max_size", None)
+    ckpt = open_checkpoint(args.checkpoint, trust=args.trust, max_size=max_size)
     ident = identify_checkpoint(ckpt)
     config = EstimatorConfig(device=args.device, fp16=args.fp16, compile=args.compile)
     est = Estimator.from_checkpoint(ckpt, ident, config)

@@ -6,19 +6,46 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
+import tempfile
 import time
+import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from posescope.core.checkpoint import CheckpointError, NeedsTrustError, open_checkpoint
+from posescope.core.checkpoint.budgets import DEFAULT_MAX_SIZE, fmt_bytes, parse_size
 from posescope.core.detection.commands import add_detector_arguments, add_models_parser
+from posescope.core.escape import escape, show_path
 from posescope.core.identify import Identification, identify_checkpoint
+from posescope.core.outputs import (
+    POSE_SUFFIXES,
+    VIDEO_SUFFIXES,
+    UsageError,
+    atomic_path,
+    check_output,
+    check_render_size,
+    check_smoothing,
+    parse_box,
+    parse_focal,
+    parse_frames,
+)
 
 log = logging.getLogger("posescope")
 
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for a command stopped by Ctrl-C
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: the reader of our output went away (`| head`)
+EXIT_TERMINATED = 143  # 128 + SIGTERM (a `timeout`, a service manager)
+EXIT_INTERNAL = 70  # EX_SOFTWARE: a bug of PoseScope; the traceback is in a log file
+FLUSH_SECONDS = 10.0  # `run --out` rewrites its file this often while it works
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the program is so that it stops like Ctrl-C: results so far are
+    written and temporary files removed (a KeyboardInterrupt, so every handler of one sees it).
+    """
 
 
 def _fmt_size(n: int | None) -> str:
@@ -35,9 +62,10 @@ def format_identification(ident: Identification) -> str:
     """A readable block for one file."""
     d = ident.to_dict()
     a = ident.arch
-    lines = [f"{Path(d['path']).name}: {ident.title}  (confidence {ident.confidence:.2f})"]
-    wrapper = f"wrapper '{d['wrapper']}'" if d["wrapper"] else "bare state dict"
-    prefix = f", prefix '{d['key_prefix']}' stripped" if d["key_prefix"] else ""
+    name = show_path(Path(d["path"]).name)
+    lines = [f"{name}: {ident.title}  (confidence {ident.confidence:.2f})"]
+    wrapper = f"wrapper '{escape(d['wrapper'])}'" if d["wrapper"] else "bare state dict"
+    prefix = f", prefix '{escape(d['key_prefix'])}' stripped" if d["key_prefix"] else ""
     lines.append(f"  file       {d['format']}, {_fmt_size(d['file_size'])}, {wrapper}{prefix}")
     if a is not None:
         if a.backbone_type == "convnext-bn":
@@ -61,30 +89,46 @@ def format_identification(ident: Identification) -> str:
             )
     lines.append(f"  size       {ident.params / 1e6:.2f} M params, {ident.gflops:.2f} GFLOPs")
     for e in ident.evidence:
-        lines.append(f"  evidence   {e}")
+        lines.append(f"  evidence   {escape(e)}")
     for w in ident.warnings:
-        lines.append(f"  WARNING    {w}")
+        lines.append(f"  WARNING    {escape(w)}")
     return "\n".join(lines)
 
 
-def _load(path: str, trust: bool):
-    ckpt = open_checkpoint(path, trust=trust)
+def _load(path: str, trust: bool, max_size: int | None = None):
+    ckpt = open_checkpoint(path, trust=trust, max_size=max_size)
     return ckpt, identify_checkpoint(ckpt)
 
 
-def _error_line(path: str, exc: Exception) -> str:
+def _error_line(path: str, exc: BaseException) -> str:
+    """`error: <what>: <why>` on one line, whatever the file or the exception holds."""
     reason = getattr(exc, "reason", None) or str(exc) or type(exc).__name__
     if isinstance(exc, NeedsTrustError):
         reason += " (needs --trust)" if "--trust" not in reason else ""
-    return f"error: {path}: {reason}"
+    if isinstance(exc, MemoryError):
+        reason = "out of memory"
+    if isinstance(exc, OSError) and exc.strerror:
+        reason = exc.strerror
+    return f"error: {show_path(path)}: {escape(reason)}"
+
+
+def _usage(exc: UsageError) -> int:
+    """A bad argument value: argparse's exit status."""
+    print(f"error: {exc.what}: {escape(exc.why)}", file=sys.stderr)
+    return 2
+
+
+def _fail(what: str, exc: BaseException) -> int:
+    print(_error_line(what, exc), file=sys.stderr)
+    return 1
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
     results, failed = [], 0
     for path in args.files:
         try:
-            _, ident = _load(path, args.trust)
-        except (CheckpointError, OSError, ValueError) as exc:
+            _, ident = _load(path, args.trust, args.max_size)
+        except (CheckpointError, OSError, ValueError, MemoryError) as exc:
             print(_error_line(path, exc), file=sys.stderr)
             failed += 1
             continue
@@ -96,28 +140,6 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         docs = [r.to_dict() for r in results]
         print(json.dumps(docs[0] if len(args.files) == 1 and docs else docs, indent=2))
     return 1 if failed else 0
-
-
-def _parse_floats(text: str, n: int, what: str) -> tuple[float, ...]:
-    try:
-        vals = tuple(float(v) for v in text.split(","))
-    except ValueError:
-        raise SystemExit(
-            f"error: {what} must be numbers separated by commas, got '{text}'"
-        ) from None
-    if len(vals) != n:
-        raise SystemExit(f"error: {what} needs {n} values, got {len(vals)}")
-    return vals
-
-
-def _parse_range(text: str | None) -> tuple[int, int | None]:
-    if not text:
-        return 0, None
-    start, _, end = text.partition(":")
-    try:
-        return int(start or 0), (int(end) if end else None)
-    except ValueError:
-        raise SystemExit(f"error: --frames takes START:END, got '{text}'") from None
 
 
 def _progress(done: int, total: int | None, t0: float) -> None:
@@ -134,6 +156,27 @@ def _progress(done: int, total: int | None, t0: float) -> None:
     print(msg, end="" if done != total else "\n", file=sys.stderr, flush=True)
 
 
+def _check_run_args(args: argparse.Namespace) -> tuple[tuple[float, float], int, int | None]:
+    """Every value of `run` checked before anything is loaded (UsageError says what is
+    allowed); --out and --render checked as destinations (never an input)."""
+    focal = parse_focal(args.focal)
+    if args.bbox:
+        parse_box(args.bbox)
+    if args.root_depth is not None and not (0 < args.root_depth < float("inf")):
+        raise UsageError("--root-depth", f"a depth in mm above 0 is needed, got {args.root_depth}")
+    check_smoothing(args.smooth_min_cutoff, args.smooth_beta)
+    start, end = parse_frames(args.frames)
+    inputs = [args.checkpoint, args.input] + ([args.rootnet] if args.rootnet else [])
+    inputs = [i for i in inputs if not str(i).lower().startswith(("camera:", "replay:"))]
+    if args.input.lower().startswith("replay:"):
+        inputs.append(args.input.split(":", 1)[1])
+    if args.out:
+        check_output(args.out, "--out", POSE_SUFFIXES, inputs)
+    if args.render:
+        check_output(args.render, "--render", VIDEO_SUFFIXES, [*inputs, *filter(None, [args.out])])
+    return focal, start, end
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from posescope.core import export
     from posescope.core.detection.commands import detector_from_args, tracker_from_args
@@ -143,31 +186,39 @@ def cmd_run(args: argparse.Namespace) -> int:
     from posescope.core.smoothing import PoseSmoother
     from posescope.core.sources import SourceError, open_source
 
-    focal = (
-        _parse_floats(args.focal, 2, "--focal") if "," in args.focal else (float(args.focal),) * 2
-    )
+    try:
+        focal, start, end = _check_run_args(args)
+    except UsageError as exc:
+        return _usage(exc)
     config = EstimatorConfig(
         device=args.device,
         fp16=args.fp16,
         flip=args.flip,
-        focal=(focal[0], focal[1]),
+        focal=focal,
         root_depth_mm=args.root_depth,
         compile=args.compile,
     )
     try:
-        est = Estimator.from_path(args.checkpoint, config, trust=args.trust, rootnet=args.rootnet)
-    except (CheckpointError, ValueError, RuntimeError, OSError) as exc:
-        print(_error_line(args.checkpoint, exc), file=sys.stderr)
-        return 1
+        est = Estimator.from_path(
+            args.checkpoint, config, trust=args.trust, rootnet=args.rootnet,
+            max_size=args.max_size,
+        )  # fmt: skip
+    except (CheckpointError, ValueError, RuntimeError, OSError, MemoryError) as exc:
+        return _fail(getattr(exc, "path", "") or args.checkpoint, exc)
     _report_compile(est)
     try:
         # one FFmpeg thread when the network shares the CPU (see open_source)
         source = open_source(args.input, decode_threads=1 if est.model.device.type == "cpu" else 0)
-    except SourceError as exc:
-        print(f"error: {args.input}: {exc}", file=sys.stderr)
-        return 1
+    except (SourceError, OSError, ValueError, MemoryError) as exc:
+        return _fail(args.input, exc)
+    try:
+        if args.render:
+            check_render_size(source.width, source.height)
+    except UsageError as exc:
+        source.close()
+        return _usage(exc)
     if args.bbox:
-        tracker = PersonTracker.fixed(_parse_floats(args.bbox, 4, "--bbox"))
+        tracker = PersonTracker.fixed(parse_box(args.bbox))
     else:
         detector, code = detector_from_args(args)
         if code:
@@ -176,52 +227,75 @@ def cmd_run(args: argparse.Namespace) -> int:
         tracker = tracker_from_args(args, detector, live_or_video=source.frame_count != 1)
     smoother = PoseSmoother(args.smooth_min_cutoff, args.smooth_beta) if args.smooth else None
     runner = PoseRunner(est, tracker, smoother)
-    start, end = _parse_range(args.frames)
     total = source.frame_count
     if total is not None:
         end = total if end is None else min(end, total)
     n_todo = (end - start) if end is not None else None
+    principal = config.principal or (source.width / 2.0, source.height / 2.0)
+
+    def document(frames: list) -> dict:
+        return export.run_document(
+            est.ident.to_dict(), source.info(), config.focal, principal, est.joint_set, frames
+        )
+
+    def save(frames: list) -> None:
+        """The results so far, replacing --out atomically (never left truncated)."""
+        with atomic_path(args.out) as tmp:
+            export.write_poses(tmp, document(frames))
+
     writer = None
-    frames = []
+    items = stream = None
+    render_tmp = None
+    frames: list = []
     interrupted = False
-    t0 = time.perf_counter()
+    failed: str | None = None
+    t0 = last_flush = time.perf_counter()
     try:
         if args.render:
+            render_tmp = atomic_path(args.render)
             writer = export.OverlayVideoWriter(
-                args.render, source.fps or 30.0, (source.width, source.height)
+                render_tmp.__enter__(), source.fps or 30.0, (source.width, source.height)
             )
         items = prefetch(source, start, end, prepare=runner.prepare)
-        for frame, _, fp in runner.stream(items, runner.default_in_flight()):
+        stream = runner.stream(items, runner.default_in_flight())
+        for frame, _, fp in stream:
             frames.append(fp)
             if writer is not None:
                 writer.write(draw_frame(frame.image, fp, est.joint_set))
             _progress(len(frames), n_todo, t0)
-    except SourceError as exc:
-        print(f"\nerror: {args.input}: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        interrupted = True
+            if args.out and time.perf_counter() - last_flush > FLUSH_SECONDS:
+                save(frames)
+                last_flush = time.perf_counter()
+    except (SourceError, OSError, ValueError, MemoryError) as exc:
+        failed = _error_line(args.input, exc)
+    except KeyboardInterrupt as exc:
+        interrupted = exc
         print(file=sys.stderr)
-        log.warning("interrupted after %d frames; writing what was computed", len(frames))
+        how = "terminated" if isinstance(exc, Terminated) else "interrupted"
+        log.warning("%s after %d frames; writing what was computed", how, len(frames))
     finally:
-        runner.close()
+        # Stop the decode thread before the source closes under it (a crash in FFmpeg).
+        for gen in (stream, items):
+            if gen is not None:
+                gen.close()
+        runner.close()  # ends the detection thread
         if writer is not None:
             writer.close()
+        if render_tmp is not None:
+            render_tmp.__exit__(None, None, None)  # the video so far replaces --render
         source.close()
     why = getattr(source, "end_reason", None)  # a live source: why it stopped (unplugged...)
     if why:
         print(file=sys.stderr)
         log.warning("%s ended: %s", source.name, why)
-    principal = config.principal or (source.width / 2.0, source.height / 2.0)
-    doc = export.run_document(
-        est.ident.to_dict(), source.info(), config.focal, principal, est.joint_set, frames
-    )
     if args.out:
         try:
-            export.write_poses(args.out, doc)
+            save(frames)
         except (ValueError, OSError) as exc:
-            print(f"error: {args.out}: {exc}", file=sys.stderr)
-            return 1
+            return _fail(args.out, exc)
+    if failed:
+        print(f"\n{failed}", file=sys.stderr)
+        return 1
     people = sum(len(f.people) for f in frames)
     fps = len(frames) / max(time.perf_counter() - t0, 1e-9)
     log.info(
@@ -229,19 +303,34 @@ def cmd_run(args: argparse.Namespace) -> int:
         len(frames), people, fps, est.device, f" -> {args.out}" if args.out else "",
     )  # fmt: skip
     if not args.out:
-        json.dump(doc, sys.stdout)
+        json.dump(document(frames), sys.stdout)
         print()
-    return EXIT_INTERRUPTED if interrupted else 0
+    if interrupted:
+        return EXIT_TERMINATED if isinstance(interrupted, Terminated) else EXIT_INTERRUPTED
+    return 0
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
     from posescope.core.bench import run_bench
 
     try:
+        if args.bbox:
+            parse_box(args.bbox)
+        if args.frames < 1 or args.iters < 1:
+            raise UsageError("--frames/--iters", "whole numbers of at least 1 are needed")
+        for b in args.batches.split(","):
+            if not b.strip().isascii() or not b.strip().isdigit() or int(b) < 1:
+                raise UsageError(
+                    "--batches", f"whole numbers above 0 separated by commas, got {args.batches!r}"
+                )
+        if args.json_out:
+            check_output(args.json_out, "--json", (".json",), [args.checkpoint])
+    except UsageError as exc:
+        return _usage(exc)
+    try:
         return run_bench(args)
-    except (CheckpointError, ValueError, RuntimeError, OSError) as exc:
-        print(_error_line(args.checkpoint, exc), file=sys.stderr)
-        return 1
+    except (CheckpointError, ValueError, RuntimeError, OSError, MemoryError) as exc:
+        return _fail(getattr(exc, "path", "") or args.checkpoint, exc)
 
 
 # Kept short: every option's help fits one line of an 80-column terminal (tested).
@@ -303,12 +392,33 @@ def help_formatter(prog: str) -> argparse.HelpFormatter:
 
 
 TRUST_HELP = "allow full unpickling (runs code from the file!)"
+MAX_SIZE_HELP = f"most a checkpoint may unpack to (default {fmt_bytes(DEFAULT_MAX_SIZE)})"
+
+
+def _size_arg(text: str) -> int:
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 DEVICE = {"default": "auto", "choices": ["auto", "cpu", "cuda", "mps"], "metavar": "DEVICE",
           "help": "auto, cpu, cuda or mps (default: auto)"}  # fmt: skip
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a bad argument is one `error: <what>: <why>` line (exit 2), like every
+    other error; the usage is one `--help` away (said on the line)."""
+
+    def error(self, message: str) -> NoReturn:
+        what, sep, why = message.partition(": ")
+        what = what.removeprefix("argument ").split("/")[-1] if sep else self.prog
+        why = why if sep else message
+        self.exit(2, f"error: {escape(what)}: {escape(why)} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = OneLineParser(
         prog="posescope",
         description="Identify, rebuild and run 3D human pose checkpoints from their tensors.",
         epilog="With no command (or a file as the first argument) the desktop app starts.",
@@ -324,6 +434,7 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("files", nargs="+", metavar="FILE", help="checkpoint files or folders")
     i.add_argument("--json", action="store_true", help="print JSON (an object, or a list)")
     i.add_argument("--trust", action="store_true", help=TRUST_HELP)
+    i.add_argument("--max-size", type=_size_arg, metavar="SIZE", help=MAX_SIZE_HELP)
     i.set_defaults(func=cmd_inspect)
 
     r = sub.add_parser("run", help="poses for an image, video, folder or camera:N", **common)
@@ -347,6 +458,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--render", metavar="VIDEO", help="overlay video to write (mp4)")
     r.add_argument("--trust", action="store_true", help=TRUST_HELP)
     add_detector_arguments(r)
+    r.add_argument("--max-size", type=_size_arg, metavar="SIZE", help=MAX_SIZE_HELP)
     r.set_defaults(func=cmd_run)
 
     b = sub.add_parser("bench", help="how fast, stage by stage", **common)
@@ -362,6 +474,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--json", dest="json_out", metavar="OUT", help="write results as JSON here")
     b.add_argument("--trust", action="store_true", help=TRUST_HELP)
     add_detector_arguments(b)
+    b.add_argument("--max-size", type=_size_arg, metavar="SIZE", help=MAX_SIZE_HELP)
     b.set_defaults(func=cmd_bench)
 
     add_models_parser(sub, **common)
@@ -379,19 +492,59 @@ def execute(parser: argparse.ArgumentParser, argv: Sequence[str]) -> int:
     if func is None:
         parser.print_help()
         return 2
+    old_term = _on_sigterm()
     try:
         code = int(func(args) or 0)
         sys.stdout.flush()
         return code
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         print(file=sys.stderr)
-        log.warning("interrupted")
-        return EXIT_INTERRUPTED
+        log.warning("terminated" if isinstance(exc, Terminated) else "interrupted")
+        return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
     except BrokenPipeError:
         # Python flushes stdout again at exit: point it at /dev/null so that flush is quiet.
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return EXIT_BROKEN_PIPE
+    except MemoryError:
+        print("error: out of memory", file=sys.stderr)
+        return 1
+    except Exception as exc:  # a bug: one line here, the traceback in a file
+        log_path = _write_crash_log(exc)
+        print(
+            f"error: internal error ({type(exc).__name__}): please report it with the "
+            f"traceback in {log_path}",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL
+    finally:
+        if old_term is not None:
+            signal.signal(signal.SIGTERM, old_term)
+
+
+def _on_sigterm() -> signal.Handlers | None:
+    """SIGTERM stops a command like Ctrl-C (results kept, temp files removed); main thread
+    only (signal handlers can only be set there)."""
+
+    def handler(signum: int, frame: object) -> None:
+        raise Terminated()
+
+    try:
+        return signal.signal(signal.SIGTERM, handler)  # type: ignore[return-value]
+    except ValueError:  # not the main thread (tests calling main() from a worker)
+        return None
+
+
+def _write_crash_log(exc: BaseException) -> str:
+    """The traceback of an internal error, in a file the user can attach to a report."""
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    try:
+        fd, path = tempfile.mkstemp(prefix="posescope-crash-", suffix=".log")
+        with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as f:
+            f.write(f"posescope {version()}\n{' '.join(map(show_path, sys.argv))}\n\n{text}")
+        return path
+    except OSError:
+        return "(no log file: the temp folder is not writable)"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from posescope.core.checkpoint import CheckpointError, strip_prefix
+from posescope.core.escape import escape
 from posescope.core.variants import (
     INPUT_SIZE,
     JOINT_SETS,
@@ -624,8 +625,8 @@ def identify(shapes: Shapes, filename: str | Path | None = None) -> Identificati
     except IdentificationError as exc:
         return Identification(
             family="unknown",
-            evidence=[exc.reason],
-            looks_like=exc.looks_like,
+            evidence=[escape(exc.reason)],
+            looks_like=escape(exc.looks_like) if exc.looks_like else exc.looks_like,
             params=count_params(s),
             key_prefix=prefix,
         )
@@ -638,6 +639,9 @@ def identify(shapes: Shapes, filename: str | Path | None = None) -> Identificati
         ident.joint_set = JOINT_SETS.get(a.joint_num) or generic_joint_set(a.joint_num)
     if filename is not None:
         _check_name(ident, Path(filename))
+    # Names from the file reach the terminal and the panel: never raw (core/escape.py).
+    ident.evidence = [escape(e) for e in ident.evidence]
+    ident.warnings = [escape(w) for w in ident.warnings]
     return ident
 
 

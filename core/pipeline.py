@@ -7,6 +7,7 @@ coordinates -> image pixels by the inverse affine, depth bins -> mm, pixels -> c
 
 from __future__ import annotations
 
+import logging
 import math
 import queue
 import threading
@@ -198,11 +199,12 @@ class Estimator:
         config: EstimatorConfig | None = None,
         trust: bool = False,
         rootnet: str | Path | None = None,
+        max_size: int | None = None,
     ) -> Estimator:
-        ckpt = open_checkpoint(path, trust=trust)
+        ckpt = open_checkpoint(path, trust=trust, max_size=max_size)
         est = cls.from_checkpoint(ckpt, identify_checkpoint(ckpt), config)
         if rootnet is not None:
-            rckpt = open_checkpoint(rootnet, trust=trust)
+            rckpt = open_checkpoint(rootnet, trust=trust, max_size=max_size)
             est.set_rootnet(rckpt, identify_checkpoint(rckpt))
         return est
 
@@ -346,7 +348,14 @@ def prefetch(
     def work() -> None:
         try:
             t = time.perf_counter()
-            frame = source.get(start) if source.seekable else source.read()
+            try:
+                frame = source.get(start) if source.seekable else source.read()
+            except Exception as exc:
+                # A folder whose first image is corrupt: skipped like the later ones are.
+                if not getattr(source, "skips_bad_frames", False):
+                    raise
+                logging.getLogger("posescope").warning("skipping %s", exc)
+                frame = source.read()
             while frame is not None and (end is None or frame.index < end):
                 if frame.index >= start:  # a non-seekable source reads up to `start`
                     ms = (time.perf_counter() - t) * 1e3

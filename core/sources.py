@@ -12,6 +12,7 @@ import logging
 import math
 import os
 import re
+import stat
 import sys
 import threading
 import time
@@ -22,6 +23,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from posescope.core.imagesize import ImageTooLargeError, check_pixels
 from posescope.core.types import Frame
 
 log = logging.getLogger(__name__)
@@ -68,6 +70,10 @@ def _imread(path: Path) -> np.ndarray | None:
         return None
     if data.size == 0:
         return None
+    try:
+        check_pixels(memoryview(data))  # before decoding: a small file can decode to GBs
+    except ImageTooLargeError as exc:
+        raise SourceError(f"{path.name}: {exc}") from None
     image = cv2.imdecode(data, cv2.IMREAD_COLOR)
     if image is None or image.ndim != 3 or image.size == 0:
         return None
@@ -344,6 +350,7 @@ class FolderSource(Source):
     """
 
     seekable = True
+    skips_bad_frames = True  # prefetch: a bad first image is skipped, not fatal
 
     def __init__(self, path: str | Path, *, fps: float = DEFAULT_FPS) -> None:
         p = Path(path).expanduser()
@@ -359,7 +366,8 @@ class FolderSource(Source):
             raise SourceError(f"folder {p} contains no images")
         first = None
         for f in self.files:
-            first = _imread(f)
+            with contextlib.suppress(SourceError):  # too large: skipped like undecodable
+                first = _imread(f)
             if first is not None:
                 break
         if first is None:
@@ -376,7 +384,11 @@ class FolderSource(Source):
         while self._cursor < len(self.files):
             index = self._cursor
             self._cursor += 1
-            image = self._load(index)
+            try:
+                image = self._load(index)
+            except SourceError as exc:
+                log.warning("skipping %s", exc)
+                continue
             if image is not None:
                 return Frame(image=image, index=index, time=index / self.fps)
             log.warning("skipping %s: it does not decode as an image", self.files[index].name)
@@ -384,8 +396,13 @@ class FolderSource(Source):
 
     def get(self, index: int) -> Frame:
         index = self._check_index(index)
-        image = self._load(index)
+        try:
+            image = self._load(index)
+        except SourceError:  # over the pixel cap
+            self._cursor = index + 1
+            raise
         if image is None:
+            self._cursor = index + 1  # read() goes on after it (prefetch skips a bad first)
             raise SourceError(f"{self.files[index].name} cannot be decoded as an image")
         self._cursor = index + 1
         return Frame(image=image, index=index, time=index / self.fps)
@@ -659,7 +676,7 @@ def open_source(spec: str | Path, *, replay_speed: float = 1.0, decode_threads: 
         text = spec.strip()
         if text.lower().startswith("camera:"):
             arg = text.split(":", 1)[1].strip() or "0"
-            if not arg.isdigit():
+            if not (arg.isascii() and arg.isdigit()) or len(arg) > 4:
                 raise SourceError(f"bad camera spec {spec!r}: expected camera:N, e.g. camera:0")
             return CameraSource(int(arg))
         if text.lower().startswith("replay:"):
@@ -668,6 +685,9 @@ def open_source(spec: str | Path, *, replay_speed: float = 1.0, decode_threads: 
     p = Path(spec).expanduser()
     if not p.exists():
         raise SourceError(f"not found: {p}")
+    mode = p.stat().st_mode
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):  # a FIFO would block, a device not end
+        raise SourceError(f"{p.name}: not a regular file or folder (a FIFO, device or socket)")
     if p.is_dir():
         return FolderSource(p)
     if _is_image_file(p) or p.suffix.lower() in IMAGE_EXTENSIONS:

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from posescope.core.escape import escape
 from posescope.gui import colors
 
 FAMILY_NAMES = {
@@ -74,7 +75,9 @@ def confidence_color(conf: float) -> str:
 
 
 def _label(text: str, name: str | None = None, wrap: bool = False) -> QLabel:
-    lab = QLabel(text)
+    # Names come from the file: never markup, never raw control characters (core/escape.py).
+    lab = QLabel(escape(text))
+    lab.setTextFormat(Qt.TextFormat.PlainText)
     if name:
         lab.setObjectName(name)
     lab.setWordWrap(wrap)

@@ -11,6 +11,8 @@ from collections.abc import Callable, Sequence
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
+from posescope.core.escape import escape
+
 LEVELS = ("info", "success", "warning", "error")
 _ICONS = {"info": "ℹ", "success": "✓", "warning": "⚠", "error": "✕"}
 
@@ -38,7 +40,8 @@ class BannerMessage(QFrame):
         icon = QLabel(_ICONS[self.level])
         icon.setObjectName("BannerIcon")
         lay.addWidget(icon)
-        self.label = QLabel(text)
+        self.label = QLabel(escape(text))  # text from a file: never markup or control chars
+        self.label.setTextFormat(Qt.TextFormat.PlainText)
         self.label.setObjectName("BannerText")
         self.label.setWordWrap(True)
         self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
