@@ -60,7 +60,7 @@ def cmd_gui(args: argparse.Namespace) -> int:
     )
 
 
-COMMANDS = ("inspect", "run", "bench", "gui")
+COMMANDS = ("inspect", "run", "bench", "diff", "export", "gui")
 # Flags that belong to `posescope` itself, not to the app: they never start the GUI.
 _TOP_FLAGS = re.compile(r"-h|--help|-V|--version|-v+|-q+|--verbose|--quiet")
 
