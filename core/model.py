@@ -774,6 +774,9 @@ class InferenceModel:
     should tracing fail, the eager folded form runs. `form` names the one in use. fp16
     applies on GPU devices only (CPU half convolutions are slower).
 
+    `backend="onnxruntime"` runs the network through onnxruntime instead (core/onnx_form.py);
+    "auto" takes the backend measured faster on the device (`onnx_form.DEFAULT_BACKEND`).
+
     `compile=True` hands the folded network to `torch.compile` (inductor, with freezing on
     CPU) instead; it compiles for ~20 s on first use, needs a C++ compiler on CPU and is no
     faster than the oneDNN form on the CPU benchmark (benchmarks/RESULTS.md). If compiling

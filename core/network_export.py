@@ -200,11 +200,6 @@ def to_onnx(
     return onnx_ir.to_proto(program.model).SerializeToString()
 
 
-def engine_reference(net: PoseNetwork, crops: np.ndarray) -> np.ndarray:
-    """What PoseScope's engine (its default CPU form, fp32) gives for these crops."""
-    return InferenceModel(net, "cpu")(crops).cpu().numpy()
-
-
 def run_onnx_file(path: Path, x: np.ndarray) -> np.ndarray:
     """The coordinates an ONNX file gives with onnxruntime on the CPU."""
     import onnxruntime as ort
@@ -229,7 +224,8 @@ def check_file(
     input_form: str,
     run_file: Callable[[Path, np.ndarray], np.ndarray],
 ) -> float:
-    """Largest |file - engine| in heatmap units over random crops at CHECK_BATCHES."""
+    """Largest |file - engine| in heatmap units over random crops at CHECK_BATCHES; the
+    engine is PoseScope's torch form on the CPU, fp32 (what `run` computes there)."""
     worst = 0.0
     engine = InferenceModel(net, "cpu")
     for i, batch in enumerate(CHECK_BATCHES):
@@ -253,7 +249,7 @@ def _keep_or_remove(result: ExportResult) -> ExportResult:
     return result
 
 
-def _net(net: PoseNetwork, ident: Identification) -> None:
+def _require_pose(ident: Identification) -> None:
     if not ident.is_pose or ident.arch is None:
         raise ExportError(f"not a pose network ({ident.title})")
 
@@ -269,7 +265,7 @@ def export_onnx(
 ) -> ExportResult:
     """Write `out` (ONNX with metadata), run it with onnxruntime against the engine, keep it
     only if it agrees within `tolerance` heatmap units (else remove it, ExportError)."""
-    _net(net, ident)
+    _require_pose(ident)
     arch = net.arch
     tolerance = tolerance if tolerance is not None else (TOLERANCE_FP16 if fp16 else TOLERANCE)
     module = ExportableNetwork(net, input_form, fp16)
@@ -298,7 +294,7 @@ def export_torch(
     tolerance: float | None = None,
 ) -> ExportResult:
     """Write `out` (a torch.export program, .pt2), load it back, check it like export_onnx."""
-    _net(net, ident)
+    _require_pose(ident)
     arch = net.arch
     tolerance = tolerance if tolerance is not None else (TOLERANCE_FP16 if fp16 else TOLERANCE)
     module = ExportableNetwork(net, input_form, fp16)

@@ -435,7 +435,7 @@ class PoseRunner:
 
     def default_in_flight(self) -> int:
         """How many frames `stream` runs at once: 2 on a CPU with a fixed box (and at least
-        two intra-op threads to share), else 1."""
+        two intra-op threads to share), else 1 (always 1 for the onnxruntime backend)."""
         cpu = self.estimator.model.device.type == "cpu"
         if getattr(self.estimator.model, "backend", "torch") != "torch":
             return 1  # onnxruntime runs its own thread pool per call
