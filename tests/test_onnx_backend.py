@@ -95,3 +95,31 @@ def test_cli_bench_compares_both_forms(xs, tmp_path, capsys) -> None:
     assert main.main([str(a) for a in args]) == 0
     text = capsys.readouterr().out
     assert "engine form onnxruntime" in text and "other form onednn" in text
+
+
+def test_cuda_provider_is_asked_for_on_a_cuda_device_where_onnxruntime_has_it(
+    monkeypatch,
+) -> None:
+    """No GPU here: onnxruntime is made to list the CUDA provider, and the session it is asked
+    for is recorded (then built on the CPU provider, the one this onnxruntime has)."""
+    import onnxruntime as ort
+
+    asked: list = []
+    real = ort.InferenceSession
+
+    def session(model, options, providers):
+        asked.append(providers)
+        return real(model, options, providers=["CPUExecutionProvider"])
+
+    monkeypatch.setattr(ort, "InferenceSession", session)
+    monkeypatch.setattr(
+        ort, "get_available_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    )
+    _, net = rebuilt(factory.state_dict_for("XS", seed=1))
+    onnx_form.OnnxRuntimeForm(net, torch.device("cuda", 1))
+    assert asked[-1] == [("CUDAExecutionProvider", {"device_id": 1}), "CPUExecutionProvider"]
+    onnx_form.OnnxRuntimeForm(net, torch.device("cpu"))
+    assert asked[-1] == ["CPUExecutionProvider"]
+    monkeypatch.setattr(ort, "get_available_providers", lambda: ["CPUExecutionProvider"])
+    form = onnx_form.OnnxRuntimeForm(net, torch.device("cuda", 0))
+    assert asked[-1] == ["CPUExecutionProvider"] and form.name == "onnxruntime"
