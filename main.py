@@ -81,7 +81,7 @@ def _detector_options(run_gui, args: argparse.Namespace) -> dict:
     return given
 
 
-COMMANDS = ("inspect", "run", "bench", "models", "gui")
+COMMANDS = ("inspect", "run", "bench", "models", "diff", "export", "gui")
 # Flags that belong to `posescope` itself, not to the app: they never start the GUI.
 _TOP_FLAGS = re.compile(r"-h|--help|-V|--version|-v+|-q+|--verbose|--quiet")
 

@@ -90,8 +90,19 @@ def machine() -> dict[str, object]:
     return info
 
 
-def model_only(est: Estimator, net: torch.nn.Module, iters: int, batches: list[int]) -> dict:
-    """Engine form vs plain eager fp32 at batch 1, and throughput over batch sizes."""
+def model_only(
+    est: Estimator,
+    net: torch.nn.Module,
+    iters: int,
+    batches: list[int],
+    others: dict[str, Callable[[np.ndarray], object]] | None = None,
+) -> dict:
+    """Engine form vs plain eager fp32 at batch 1, and throughput over batch sizes.
+
+    `others`: further forms (name -> crops -> coordinates, e.g. the other backend), timed
+    interleaved with the two; each gets `<name>`, `<name>_ratio`, `<name>_paired_ratio` and
+    `<name>_max_abs_diff` in every batch's row."""
+    others = others or {}
     dev = est.model.device
     h, w = est.arch.input_size
     rng = np.random.default_rng(0)
@@ -115,7 +126,10 @@ def model_only(est: Estimator, net: torch.nn.Module, iters: int, batches: list[i
             with torch.no_grad():
                 return net(x)
 
-        t_base, t_ours = time_calls([base, lambda c=crops: est.model(c)], dev, iters)
+        extra = [lambda c=crops, f=f: f(c) for f in others.values()]
+        t_base, t_ours, *t_others = time_calls(
+            [base, lambda c=crops: est.model(c), *extra], dev, iters
+        )
         row = {
             "baseline": _stats(t_base),
             "engine": _stats(t_ours),
@@ -126,6 +140,14 @@ def model_only(est: Estimator, net: torch.nn.Module, iters: int, batches: list[i
         row["ratio"] = row["engine"]["median_ms"] / row["baseline"]["median_ms"]
         # each engine call over the baseline call just before it: robust to load drifting
         row["paired_ratio"] = statistics.median(o / b for o, b in zip(t_ours, t_base, strict=True))
+        for (name, form), times in zip(others.items(), t_others, strict=True):
+            got = torch.as_tensor(np.asarray(form(crops))).float().cpu()
+            row[name] = _stats(times)
+            row[f"{name}_ratio"] = row[name]["median_ms"] / row["baseline"]["median_ms"]
+            row[f"{name}_paired_ratio"] = statistics.median(
+                o / b for o, b in zip(times, t_base, strict=True)
+            )
+            row[f"{name}_max_abs_diff"] = float((ref.cpu() - got).abs().max())
         result["batches"][str(b)] = row
         if (
             best is None
@@ -134,6 +156,21 @@ def model_only(est: Estimator, net: torch.nn.Module, iters: int, batches: list[i
             best = b
     result["best_batch"] = best
     return result
+
+
+def other_backends(
+    est: Estimator, net: torch.nn.Module, fp16: bool
+) -> dict[str, Callable[[np.ndarray], object]]:
+    """The engine's other backend on the same device, to time beside it ({} where it cannot
+    be built here, e.g. onnxruntime not installed)."""
+    from posescope.core import onnx_form
+    from posescope.core.model import InferenceModel
+
+    other = "torch" if est.model.backend == "onnxruntime" else "onnxruntime"
+    if other == "onnxruntime" and not onnx_form.available():
+        return {}
+    model = InferenceModel(net, str(est.model.device), fp16, backend=other)
+    return {model.form: model}
 
 
 def in_flight_fps(model, crop: np.ndarray, calls: int, in_flight: int) -> float:
@@ -258,18 +295,22 @@ def run_bench(args: argparse.Namespace) -> int:
     max_size = getattr(args, "max_size", None)
     ckpt = open_checkpoint(args.checkpoint, trust=args.trust, max_size=max_size)
     ident = identify_checkpoint(ckpt)
-    config = EstimatorConfig(device=args.device, fp16=args.fp16, compile=args.compile)
+    backend = getattr(args, "backend", "auto")
+    config = EstimatorConfig(
+        device=args.device, fp16=args.fp16, compile=args.compile, backend=backend
+    )
     est = Estimator.from_checkpoint(ckpt, ident, config)
     if est.model.compile_error:
         print(f"note: could not compile ({est.model.compile_error})", file=sys.stderr)
     net = build_model(ident.arch)
     load_weights(net, ckpt.state_dict)
     batches = [int(b) for b in str(args.batches).split(",") if b]
+    others = other_backends(est, net, args.fp16)
     result = {
         "checkpoint": Path(args.checkpoint).name,
         "identified": ident.title,
         "machine": machine(),
-        "model_only": model_only(est, net, args.iters, batches),
+        "model_only": model_only(est, net, args.iters, batches, others),
     }
     mo = result["model_only"]
     b1 = mo["batches"]["1"]
@@ -284,6 +325,13 @@ def run_bench(args: argparse.Namespace) -> int:
             f"{row['engine']['p90_ms']:>8.2f} ms {row['ratio']:>6.2f} {row['paired_ratio']:>6.2f} "
             f"{row['engine_images_per_s']:>7.1f} {row['max_abs_diff']:>9.1e}"
         )
+    for name in others:
+        cells = "  ".join(
+            f"batch {b}: {row[name]['median_ms']:.2f} ms, {row[f'{name}_ratio']:.2f}x "
+            f"(paired {row[f'{name}_paired_ratio']:.2f}x), diff {row[f'{name}_max_abs_diff']:.1e}"
+            for b, row in mo["batches"].items()
+        )
+        print(f"other form {name}: {cells}")
     print(f"best throughput at batch {mo['best_batch']}")
     if args.input:
         bbox = None

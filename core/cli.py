@@ -197,6 +197,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         focal=focal,
         root_depth_mm=args.root_depth,
         compile=args.compile,
+        backend=args.backend,
     )
     try:
         est = Estimator.from_path(
@@ -333,6 +334,18 @@ def cmd_bench(args: argparse.Namespace) -> int:
         return _fail(getattr(exc, "path", "") or args.checkpoint, exc)
 
 
+def cmd_diff(args: argparse.Namespace) -> int:
+    from posescope.core.diff import run_diff
+
+    return run_diff(args)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from posescope.core.network_export import run_export
+
+    return run_export(args)
+
+
 # Kept short: every option's help fits one line of an 80-column terminal (tested).
 COMPILE_HELP = "torch.compile (~20 s; on CPU slower than default)"
 
@@ -402,6 +415,8 @@ def _size_arg(text: str) -> int:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+BACKEND = {"default": "auto", "choices": ["auto", "torch", "onnxruntime"], "metavar": "B",
+           "help": "torch or onnxruntime (default: the faster here)"}  # fmt: skip
 DEVICE = {"default": "auto", "choices": ["auto", "cpu", "cuda", "mps"], "metavar": "DEVICE",
           "help": "auto, cpu, cuda or mps (default: auto)"}  # fmt: skip
 
@@ -448,6 +463,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--fp16", action="store_true", help="half precision (GPU only)")
     r.add_argument("--flip", action="store_true", help="flip test (average with the mirror)")
     r.add_argument("--compile", action="store_true", help=COMPILE_HELP)
+    r.add_argument("--backend", **BACKEND)
     r.add_argument("--smooth", action="store_true", help="One-Euro temporal smoothing")
     r.add_argument("--smooth-min-cutoff", type=float, default=1.0, metavar="HZ",
                    help="One-Euro min cutoff (lower: smoother)")  # fmt: skip
@@ -466,6 +482,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--device", **DEVICE)
     b.add_argument("--fp16", action="store_true", help="half precision (GPU only)")
     b.add_argument("--compile", action="store_true", help=COMPILE_HELP)
+    b.add_argument("--backend", **BACKEND)
     b.add_argument("--input", metavar="VIDEO", help="video for the end-to-end run")
     b.add_argument("--bbox", metavar="X,Y,W,H", help="fixed box for the end-to-end run")
     b.add_argument("--frames", type=int, default=100, metavar="N", help="end-to-end frames")
@@ -478,6 +495,24 @@ def build_parser() -> argparse.ArgumentParser:
     b.set_defaults(func=cmd_bench)
 
     add_models_parser(sub, **common)
+    d = sub.add_parser("diff", help="same network? same weights? (0 same, 1 not)", **common)
+    d.add_argument("a", metavar="A", help="a checkpoint")
+    d.add_argument("b", metavar="B", help="the checkpoint to compare it with")
+    d.add_argument("--json", action="store_true", help="print JSON")
+    d.add_argument("--trust", action="store_true", help=TRUST_HELP)
+    d.set_defaults(func=cmd_diff)
+
+    e = sub.add_parser("export", help="the network as ONNX or a torch.export program", **common)
+    e.add_argument("checkpoint", help="the pose checkpoint")
+    e.add_argument("--onnx", metavar="OUT", help="write ONNX here (checked with onnxruntime)")
+    e.add_argument("--torch-export", metavar="OUT", help="write a torch.export program (.pt2)")
+    e.add_argument("--opset", type=int, default=18, metavar="N", help="ONNX opset (default 18)")
+    e.add_argument("--input", default="published", choices=["published", "uint8-bgr"],
+                   metavar="FORM",
+                   help="published: N,3,H,W normalised; uint8-bgr: N,H,W,3")  # fmt: skip
+    e.add_argument("--fp16", action="store_true", help="half-precision network")
+    e.add_argument("--trust", action="store_true", help=TRUST_HELP)
+    e.set_defaults(func=cmd_export)
 
     return p
 

@@ -774,6 +774,9 @@ class InferenceModel:
     should tracing fail, the eager folded form runs. `form` names the one in use. fp16
     applies on GPU devices only (CPU half convolutions are slower).
 
+    `backend="onnxruntime"` runs the network through onnxruntime instead (core/onnx_form.py);
+    "auto" takes the backend measured faster on the device (`onnx_form.DEFAULT_BACKEND`).
+
     `compile=True` hands the folded network to `torch.compile` (inductor, with freezing on
     CPU) instead; it compiles for ~20 s on first use, needs a C++ compiler on CPU and is no
     faster than the oneDNN form on the CPU benchmark (benchmarks/RESULTS.md). If compiling
@@ -787,6 +790,7 @@ class InferenceModel:
         fp16: bool = False,
         optimize: bool = True,
         compile: bool = False,
+        backend: str = "auto",
     ):
         self.arch = net.arch
         self.device = resolve_device(device)
@@ -799,6 +803,17 @@ class InferenceModel:
         self.compile_error: str | None = None
         if self.device.type == "cpu":
             keep_freed_memory()
+        # the onnxruntime form (core/onnx_form.py) or this module's torch forms
+        from posescope.core import onnx_form
+
+        self.backend = onnx_form.default_backend(self.device) if backend == "auto" else backend
+        if self.backend not in onnx_form.BACKENDS:
+            raise ValueError(f"backend must be auto, {' or '.join(onnx_form.BACKENDS)}")
+        self._ort = None
+        if self.backend == "onnxruntime":
+            self._ort = onnx_form.OnnxRuntimeForm(net, self.device, self.fp16)
+            self.form = self._ort.name
+            return
         if compile:
             self.compile_error = self._try_compile(folded)
             if self.compiled:
@@ -860,6 +875,9 @@ class InferenceModel:
         self, crops: torch.Tensor | np.ndarray
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """(N, J, 3) coordinates and (N, J) heatmap peak probabilities (see soft_argmax_peak)."""
+        if self._ort is not None:
+            coords, peaks = self._ort(torch.as_tensor(crops).cpu())
+            return torch.from_numpy(coords).to(self.device), torch.from_numpy(peaks).to(self.device)
         if self.compiled:
             return self._compiled_forward(self._prepare(crops, convert=False))
         return soft_argmax_peak(self.heatmaps(crops), self.arch.joint_num, self.arch.depth_dim)

@@ -114,6 +114,7 @@ class EstimatorConfig:
     upsample: tuple[bool, ...] | None = None  # override the head's upsampling convention
     input_size: tuple[int, int] | None = None  # override the input (h, w)
     compile: bool = False  # torch.compile (inductor); ~20 s to compile; on CPU slower than default
+    backend: str = "auto"  # torch | onnxruntime | auto (the faster on the device, measured)
 
 
 @dataclass
@@ -189,7 +190,9 @@ class Estimator:
         net = build_model(arch)
         load_weights(net, ckpt.state_dict)
         assert isinstance(net, PoseNetwork)
-        model = InferenceModel(net, config.device, config.fp16, compile=config.compile)
+        model = InferenceModel(
+            net, config.device, config.fp16, compile=config.compile, backend=config.backend
+        )
         return cls(model, ident, config)
 
     @classmethod
@@ -443,8 +446,10 @@ class PoseRunner:
 
     def default_in_flight(self) -> int:
         """How many frames `stream` runs at once: 2 on a CPU with a fixed box (and at least
-        two intra-op threads to share), else 1."""
+        two intra-op threads to share), else 1 (always 1 for the onnxruntime backend)."""
         cpu = self.estimator.model.device.type == "cpu"
+        if getattr(self.estimator.model, "backend", "torch") != "torch":
+            return 1  # onnxruntime runs its own thread pool per call
         return 2 if cpu and self.tracker.is_fixed and torch.get_num_threads() >= 2 else 1
 
     def stream(

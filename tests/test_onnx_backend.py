@@ -1,0 +1,125 @@
+"""The onnxruntime inference form: the same poses as the torch engine, through the model, the
+pipeline, `run` and `bench`; the torch form stays the default on the CPU (measured faster)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from posescope import main
+from posescope.core import onnx_form
+from posescope.core.model import InferenceModel
+from posescope.core.person import PersonTracker
+from posescope.core.pipeline import PoseRunner
+from tests import factory
+from tests.test_model import crops, rebuilt
+from tests.test_pipeline import BOX, POSE2SIM, estimator_for, read_frame
+
+
+@pytest.mark.parametrize("name,spelling", [("XS", "modern"), ("L", "legacy")])
+def test_onnxruntime_form_matches_the_torch_engine(name: str, spelling: str) -> None:
+    _, net = rebuilt(factory.state_dict_for(name, spelling, seed=8))
+    torch_form = InferenceModel(net, "cpu", backend="torch")
+    ort_form = InferenceModel(net, "cpu", backend="onnxruntime")
+    assert torch_form.form == "onednn" and ort_form.form == "onnxruntime"
+    assert ort_form.backend == "onnxruntime" and ort_form._ort.provider == "CPUExecutionProvider"
+    for n in (1, 3):
+        c = crops(n, seed=n)
+        want_c, want_p = torch_form.coords_and_peaks(c)
+        got_c, got_p = ort_form.coords_and_peaks(c)
+        assert got_c.shape == (n, 18, 3) and got_p.shape == (n, 18)
+        assert got_c.dtype == torch.float32 and want_c[..., 0].std() > 0.3
+        assert (got_c - want_c).abs().max() <= 1e-3
+        assert (got_p - want_p).abs().max() <= 1e-5
+    # a torch tensor of crops works as well as a numpy array
+    assert (ort_form(torch.from_numpy(c)) - got_c).abs().max() == 0
+
+
+def test_default_backend_is_torch_on_the_cpu_and_bad_names_are_refused() -> None:
+    _, net = rebuilt(factory.state_dict_for("XS", seed=1))
+    assert onnx_form.default_backend(torch.device("cpu")) == "torch"
+    model = InferenceModel(net, "cpu")
+    assert model.backend == "torch" and model.form == "onednn"
+    with pytest.raises(ValueError, match="backend must be"):
+        InferenceModel(net, "cpu", backend="tensorrt")
+
+
+def test_pipeline_with_onnxruntime_gives_the_torch_poses(tmp_path) -> None:
+    torch_est = estimator_for(tmp_path, "XS", seed=9)
+    ort_est = estimator_for(tmp_path, "XS", seed=9, backend="onnxruntime")
+    frame = read_frame(0)
+    a = torch_est.estimate(frame, [(1, BOX)]).people[0]
+    b = ort_est.estimate(frame, [(1, BOX)]).people[0]
+    assert np.abs(a.keypoints_2d - b.keypoints_2d).max() < 0.05  # px (1e-3 heatmap units x 8+)
+    assert np.abs(a.keypoints_3d_mm - b.keypoints_3d_mm).max() < 0.5
+    assert a.score == pytest.approx(b.score, abs=1e-5)
+    # onnxruntime runs its own thread pool per call: one frame in flight
+    runner = PoseRunner(ort_est, PersonTracker.fixed(BOX))
+    assert runner.default_in_flight() == 1
+    flipped = estimator_for(tmp_path, "XS", seed=9, backend="onnxruntime", flip=True)
+    patches = flipped.crop(frame, [(1, BOX)]).patches
+    assert flipped.infer(patches).shape == (1, 18, 3)
+
+
+@pytest.fixture(scope="module")
+def xs(tmp_path_factory):
+    d = tmp_path_factory.mktemp("ortcli")
+    return factory.save_torch_zip(factory.state_dict_for("XS", seed=2), d / "xs.pth")
+
+
+def test_cli_run_with_both_backends(xs, tmp_path) -> None:
+    box = ",".join(str(v) for v in BOX)
+    docs = {}
+    for backend in ("torch", "onnxruntime"):
+        out = tmp_path / f"{backend}.json"
+        args = ["run", xs, POSE2SIM, "--bbox", box, "--frames", "0:3", "--backend", backend]
+        assert main.main([str(a) for a in [*args, "--out", out]]) == 0
+        docs[backend] = json.loads(out.read_text())
+    a, b = (np.array([f["people"][0]["keypoints_2d"] for f in d["frames"]]) for d in docs.values())
+    assert a.shape == (3, 18, 2) and np.abs(a - b).max() < 0.05
+
+
+def test_cli_bench_compares_both_forms(xs, tmp_path, capsys) -> None:
+    out = tmp_path / "bench.json"
+    args = ["bench", xs, "--device", "cpu", "--iters", "2", "--batches", "1", "--json", out]
+    assert main.main([str(a) for a in args]) == 0
+    text = capsys.readouterr().out
+    assert "engine form onednn" in text and "other form onnxruntime" in text
+    row = json.loads(out.read_text())["model_only"]["batches"]["1"]
+    assert row["onnxruntime"]["median_ms"] > 0 and row["onnxruntime_ratio"] > 0
+    assert row["onnxruntime_max_abs_diff"] < 1e-3 and row["max_abs_diff"] < 1e-3
+    args = [*args[:-2], "--backend", "onnxruntime"]
+    assert main.main([str(a) for a in args]) == 0
+    text = capsys.readouterr().out
+    assert "engine form onnxruntime" in text and "other form onednn" in text
+
+
+def test_cuda_provider_is_asked_for_on_a_cuda_device_where_onnxruntime_has_it(
+    monkeypatch,
+) -> None:
+    """No GPU here: onnxruntime is made to list the CUDA provider, and the session it is asked
+    for is recorded (then built on the CPU provider, the one this onnxruntime has)."""
+    import onnxruntime as ort
+
+    asked: list = []
+    real = ort.InferenceSession
+
+    def session(model, options, providers):
+        asked.append(providers)
+        return real(model, options, providers=["CPUExecutionProvider"])
+
+    monkeypatch.setattr(ort, "InferenceSession", session)
+    monkeypatch.setattr(
+        ort, "get_available_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    )
+    _, net = rebuilt(factory.state_dict_for("XS", seed=1))
+    onnx_form.OnnxRuntimeForm(net, torch.device("cuda", 1))
+    assert asked[-1] == [("CUDAExecutionProvider", {"device_id": 1}), "CPUExecutionProvider"]
+    onnx_form.OnnxRuntimeForm(net, torch.device("cpu"))
+    assert asked[-1] == ["CPUExecutionProvider"]
+    monkeypatch.setattr(ort, "get_available_providers", lambda: ["CPUExecutionProvider"])
+    form = onnx_form.OnnxRuntimeForm(net, torch.device("cuda", 0))
+    assert asked[-1] == ["CPUExecutionProvider"] and form.name == "onnxruntime"
