@@ -45,6 +45,7 @@ class PersonPose:
     # Mean over joints of the probability of the joint's most likely heatmap pixel (0..1):
     # high when the heatmaps are sharp, near 1 / (H * W) when they are flat.
     score: float = float("nan")
+    joint_scores: np.ndarray | None = None  # (J,) each joint's heatmap peak (0..1), when known
 
     @property
     def root_relative_mm(self) -> np.ndarray:

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QWidget
 from posescope.core.session import Session
 from posescope.core.session_types import FrameResult, Model
 from posescope.gui import colors
+from posescope.gui.elide import ElidedLabel
 
 STAGES: tuple[str, ...] = ("detect", "crop", "model", "decode", "smooth", "total")
 HISTORY = 240
@@ -48,17 +49,19 @@ class StatusPanel(QWidget):
         lay.setSpacing(14)
         lay.addWidget(self.fps_label)
         for stage in STAGES:
-            lab = QLabel(f"{stage} —")
+            # the main readouts keep a few characters; the others may shrink away (narrow window)
+            main = stage in ("model", "total")
+            lab = ElidedLabel(f"{stage} —", min_chars=14 if main else 0, all_or_nothing=not main)
             lab.setObjectName("StageLabel")
             lab.setToolTip(f"{stage} stage, milliseconds per frame")
             self.stage_labels[stage] = lab
             lay.addWidget(lab)
-        self.dropped_label = QLabel("")
+        self.dropped_label = ElidedLabel("", min_chars=10)
         self.dropped_label.setObjectName("StageLabel")
         self.dropped_label.setToolTip("Frames skipped because the model could not keep up")
         lay.addWidget(self.dropped_label)
         lay.addStretch(1)
-        self.activity_label = QLabel("")
+        self.activity_label = ElidedLabel("", min_chars=4)
         self.activity_label.setObjectName("ActivityLabel")
         lay.addWidget(self.activity_label)
         self.device_label = QLabel("no model")
@@ -69,7 +72,9 @@ class StatusPanel(QWidget):
 
         self.plot = pg.PlotWidget(background=colors.PANEL)
         self.plot.setObjectName("LatencyPlot")
-        self.plot.setFixedSize(220, 30)
+        self.plot.setFixedHeight(30)
+        self.plot.setMinimumWidth(60)
+        self.plot.setMaximumWidth(220)
         self.plot.setMenuEnabled(False)
         self.plot.setMouseEnabled(False, False)
         self.plot.hideButtons()
@@ -81,9 +86,8 @@ class StatusPanel(QWidget):
         self.total_curve = pi.plot(pen=pg.mkPen(colors.ACCENT, width=1.5))
         self.model_curve = pi.plot(pen=pg.mkPen(colors.SUCCESS, width=1))
         self.plot.setToolTip("Latency per frame (blue: total, green: model)")
-        self.latency_label = QLabel("")
+        self.latency_label = ElidedLabel("", all_or_nothing=True)
         self.latency_label.setObjectName("StageLabel")
-        self.latency_label.setMinimumWidth(70)
         lay.addWidget(self.latency_label)
         lay.addWidget(self.plot)
 

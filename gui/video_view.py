@@ -38,6 +38,7 @@ class _FrameViewBox(pg.ViewBox):
     """A ViewBox where Shift+left-drag draws a box (when allowed) instead of panning."""
 
     sigBoxDrawn = Signal(object)  # (x, y, w, h) in image pixels
+    sigClicked = Signal(float, float)  # a left click, in image pixels
 
     def __init__(self) -> None:
         super().__init__(invertY=True, lockAspect=True, enableMenu=False)
@@ -51,6 +52,14 @@ class _FrameViewBox(pg.ViewBox):
         self._rubber.setZValue(1000)
         self._rubber.hide()
         self.addItem(self._rubber, ignoreBounds=True)
+
+    def mouseClickEvent(self, ev) -> None:
+        if ev.button() == Qt.MouseButton.LeftButton:
+            ev.accept()
+            p = self.mapSceneToView(ev.scenePos())
+            self.sigClicked.emit(float(p.x()), float(p.y()))
+        else:
+            super().mouseClickEvent(ev)
 
     def mouseDragEvent(self, ev, axis=None) -> None:
         shift = bool(ev.modifiers() & Qt.KeyboardModifier.ShiftModifier)
@@ -74,6 +83,7 @@ class VideoView(QWidget):
     """Shows one `Frame` and the `FramePoses` computed on exactly that frame."""
 
     sigBoxChanged = Signal(object)  # (x, y, w, h) or None
+    sigClicked = Signal(float, float)  # a left click on the frame, image pixels (selects)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -112,6 +122,7 @@ class VideoView(QWidget):
 
         self.roi: pg.RectROI | None = None
         self.viewbox.sigBoxDrawn.connect(self.set_box)
+        self.viewbox.sigClicked.connect(self.sigClicked)
 
         self.hint = QLabel(self.graphics)
         self.hint.setObjectName("DropHint")
@@ -375,7 +386,10 @@ class VideoView(QWidget):
 
     @staticmethod
     def _new_label_item() -> pg.TextItem:
-        item = pg.TextItem(color=colors.LABEL_RGB, anchor=(-0.1, 0.5))
+        # light text on a dark, nearly opaque backing: readable on light walls too
+        item = pg.TextItem(
+            color=colors.LABEL_RGB, fill=pg.mkBrush(*colors.LABEL_BACK_RGBA), anchor=(-0.1, 0.5)
+        )
         font = QFont()
         font.setPointSize(8)
         item.setFont(font)
