@@ -45,6 +45,7 @@ def contrast_ratio(a: tuple[int, ...], b: tuple[int, ...]) -> float:
     hi, lo = sorted((lum(a), lum(b)), reverse=True)
     return (hi + 0.05) / (lo + 0.05)
 
+
 # UI palette (dark), also used by the style sheet's companions in pyqtgraph views.
 BACKGROUND = "#11151f"
 PANEL = "#171c28"

@@ -24,6 +24,7 @@ from posescope.core.session import Session
 from posescope.core.session_types import FrameResult
 
 COLUMNS = ("joint", "x px", "y px", "X mm", "Y mm", "Z mm", "score")
+RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
 HINT = "Click a person in the video (or choose one here) to see their joints."
 
 
@@ -34,9 +35,8 @@ def row_values(row: JointRow) -> tuple[float, ...]:
 def row_texts(row: JointRow) -> tuple[str, ...]:
     """How a row is written: pixels to 0.1, millimetres to 1, the score to 0.01."""
     fmt = ("{:.1f}", "{:.1f}", "{:.0f}", "{:.0f}", "{:.0f}", "{:.2f}")
-    return (row.name,) + tuple(
-        f.format(v) if np.isfinite(v) else "—" for f, v in zip(fmt, row_values(row), strict=True)
-    )
+    values = zip(fmt, row_values(row), strict=True)
+    return (row.name, *(f.format(v) if np.isfinite(v) else "—" for f, v in values))
 
 
 class JointsPanel(QWidget):
@@ -115,7 +115,7 @@ class JointsPanel(QWidget):
                 item.setText(text)
                 item.setData(Qt.ItemDataRole.UserRole, value)
                 if c:
-                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                    item.setTextAlignment(RIGHT)
 
     def values(self) -> list[tuple]:
         """The table's rows as (name, x px, y px, X mm, Y mm, Z mm, score) (for tests)."""
