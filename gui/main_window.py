@@ -221,7 +221,7 @@ class MainWindow(QMainWindow):
         trail = self._action(view, "3D: root trail of the selected person", None, "T")
         trail.setCheckable(True)
         trail.toggled.connect(s.selection.set_trail)
-        s.selection.events.trail_toggled.connect(trail.setChecked)
+        s.selection.events.trail_toggled.connect(lambda on: trail.setChecked(on))
 
         help_menu = mb.addMenu("&Help")
         self._action(help_menu, "Keyboard shortcuts", self.show_shortcuts, "F1")
