@@ -18,6 +18,7 @@ from posescope.core.variants import JointSet
 
 TRAIL_MAX_FRAMES = 20_000  # per person: bounded memory on long videos
 MIN_GAP_MM = 900.0  # people side by side in root-relative 3D stand at least this far apart
+MAX_GAP_MM = 2500.0  # ... and at most this far (one view shows them all, whatever the depth)
 
 
 @dataclass(frozen=True)
@@ -67,11 +68,15 @@ def root_mm(person: PersonPose) -> np.ndarray:
     return np.asarray(person.keypoints_3d_mm, dtype=float)[person.root].copy()
 
 
-def side_by_side_offsets(roots_mm: np.ndarray, min_gap_mm: float = MIN_GAP_MM) -> np.ndarray:
-    """(N, 3) camera-space mm offsets for N root-relative skeletons: each stands where its root
-    is in camera space (x across, z in depth, relative to the group's centre; the same floor
-    height), and people closer than `min_gap_mm` across are spread apart in their left-to-right
-    order, so nobody is drawn on top of anybody else."""
+def side_by_side_offsets(
+    roots_mm: np.ndarray, min_gap_mm: float = MIN_GAP_MM, max_gap_mm: float = MAX_GAP_MM
+) -> np.ndarray:
+    """(N, 3) camera-space mm offsets for N root-relative skeletons, side by side: each stands
+    where its root is across the image (camera x, relative to the group's centre), on one line
+    (no depth, the same floor height: root-relative is for comparing poses; camera space shows
+    depth), and people closer than `min_gap_mm` are spread apart in their left-to-right order,
+    so nobody is drawn on top of (or hidden behind) anybody else; gaps wider than `max_gap_mm`
+    (people far apart, or a root depth guessed from a small box) are narrowed to it."""
     roots = np.asarray(roots_mm, dtype=float).reshape(-1, 3)
     n = roots.shape[0]
     out = np.zeros((n, 3))
@@ -82,12 +87,10 @@ def side_by_side_offsets(roots_mm: np.ndarray, min_gap_mm: float = MIN_GAP_MM) -
     centre = safe[ok].mean(axis=0) if ok.any() else np.zeros(3)
     rel = np.where(ok[:, None], safe - centre, 0.0)
     order = np.lexsort((np.arange(n), rel[:, 0]))  # left to right, ties by list order
-    xs = rel[order, 0].copy()
-    for k in range(1, n):
-        xs[k] = max(xs[k], xs[k - 1] + min_gap_mm)
+    gaps = np.clip(np.diff(rel[order, 0]), min_gap_mm, max_gap_mm)
+    xs = rel[order[0], 0] + np.concatenate([[0.0], np.cumsum(gaps)])
     xs -= (xs.mean() - rel[:, 0].mean()) if n else 0.0  # spreading keeps the group centred
     out[order, 0] = xs
-    out[:, 2] = rel[:, 2]
     return out
 
 

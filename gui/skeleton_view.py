@@ -304,6 +304,8 @@ class SkeletonView(QWidget):
             self.bones.setData(pos=np.zeros((0, 3)))
         self.trail.setData(pos=camera_to_world(trail) if len(trail) >= 2 else np.zeros((0, 3)))
         self._world = world
+        if len(pts) != self._person_count and len(pts) > 1:
+            self._needs_fit = True  # people came or went: frame them all (angles are kept)
         self._person_count = len(pts)
         self._set_labels(label_pos if len(label_pos) > 1 or self.space == CAMERA else [])
         self.info.setText(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from posescope.core.selection import (
+    MAX_GAP_MM,
     MIN_GAP_MM,
     Selection,
     joint_rows,
@@ -83,16 +84,20 @@ def test_side_by_side_offsets_follow_camera_position_and_never_overlap() -> None
     xs = np.sort(off[:, 0])
     assert np.all(np.diff(xs) >= MIN_GAP_MM - 1e-9)
     assert abs(off[:, 0].mean()) < 1e-9
-    assert np.all(off[:, 1] == 0)  # the same floor height
-    # far apart: each stands where it is (x across and z in depth, relative to the centre)
-    roots = np.array([[-2000.0, 0, 3000], [2000.0, 100, 5000]])
+    assert np.all(off[:, 1:] == 0)  # the same floor height, one line
+    # far apart: each stands where it is across the image, relative to the centre
+    roots = np.array([[-1000.0, 0, 3000], [1000.0, 100, 5000]])
     off = side_by_side_offsets(roots)
-    np.testing.assert_allclose(off, [[-2000, 0, -1000], [2000, 0, 1000]])
+    np.testing.assert_allclose(off, [[-1000, 0, 0], [1000, 0, 0]])
     # left-to-right order is kept when spreading
     close = np.array([[300.0, 0, 3000], [0.0, 0, 3000], [100.0, 0, 3000]])
     off = side_by_side_offsets(close)
     assert list(np.argsort(off[:, 0])) == [1, 2, 0]
     assert side_by_side_offsets(np.zeros((1, 3))).tolist() == [[0, 0, 0]]
+    # far apart (or a depth guessed wrong): narrowed, so one view shows everybody
+    off = side_by_side_offsets(np.array([[-13000.0, 0, 30000], [0.0, 0, 3000], [500, 0, 3000]]))
+    assert list(np.argsort(off[:, 0])) == [0, 1, 2]
+    np.testing.assert_allclose(np.diff(off[:, 0]), [MAX_GAP_MM, MIN_GAP_MM])
 
 
 def _source(n: int = 10) -> SourceInfo:
