@@ -23,20 +23,31 @@ from posescope.core.selection import JointRow, joint_rows
 from posescope.core.session import Session
 from posescope.core.session_types import FrameResult
 
-COLUMNS = ("joint", "x px", "y px", "X mm", "Y mm", "Z mm", "score")
+COLUMNS = ("joint", "x, y px", "X, Y, Z mm", "score")  # compact: fits a narrow dock
+COLUMN_TIPS = (
+    "Joint name",
+    "2D position in the image, pixels",
+    "3D position in camera space (x right, y down, z forward), millimetres",
+    "The joint's heatmap peak (0..1): low means unsure",
+)
 RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
 HINT = "Click a person in the video (or choose one here) to see their joints."
 
 
-def row_values(row: JointRow) -> tuple[float, ...]:
-    return (row.x_px, row.y_px, row.x_mm, row.y_mm, row.z_mm, row.score)
+def _num(value: float, fmt: str) -> str:
+    return fmt.format(value) if np.isfinite(value) else "—"
 
 
-def row_texts(row: JointRow) -> tuple[str, ...]:
-    """How a row is written: pixels to 0.1, millimetres to 1, the score to 0.01."""
-    fmt = ("{:.1f}", "{:.1f}", "{:.0f}", "{:.0f}", "{:.0f}", "{:.2f}")
-    values = zip(fmt, row_values(row), strict=True)
-    return (row.name, *(f.format(v) if np.isfinite(v) else "—" for f, v in values))
+def row_cells(row: JointRow) -> tuple[tuple[str, object], ...]:
+    """(text, value) per column: pixels to 0.1, millimetres to 1, the score to 0.01."""
+    px = (row.x_px, row.y_px)
+    mm = (row.x_mm, row.y_mm, row.z_mm)
+    return (
+        (row.name, row.name),
+        (", ".join(_num(v, "{:.1f}") for v in px), px),
+        (", ".join(_num(v, "{:.0f}") for v in mm), mm),
+        (_num(row.score, "{:.2f}"), row.score),
+    )
 
 
 class JointsPanel(QWidget):
@@ -59,6 +70,9 @@ class JointsPanel(QWidget):
         self.table.setObjectName("JointsTable")
         self.table.setHorizontalHeaderLabels(list(COLUMNS))
         self.table.verticalHeader().hide()
+        self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
+        for c, tip in enumerate(COLUMN_TIPS):
+            self.table.horizontalHeaderItem(c).setToolTip(tip)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         top = QHBoxLayout()
@@ -106,8 +120,7 @@ class JointsPanel(QWidget):
         self.hint.setVisible(person is None)
         self.table.setRowCount(len(rows))
         for r, row in enumerate(rows):
-            values = (row.name, *row_values(row))
-            for c, (text, value) in enumerate(zip(row_texts(row), values, strict=True)):
+            for c, (text, value) in enumerate(row_cells(row)):
                 item = self.table.item(r, c)
                 if item is None:
                     item = QTableWidgetItem()
@@ -119,7 +132,10 @@ class JointsPanel(QWidget):
 
     def values(self) -> list[tuple]:
         """The table's rows as (name, x px, y px, X mm, Y mm, Z mm, score) (for tests)."""
-        return [
-            tuple(self.table.item(r, c).data(Qt.ItemDataRole.UserRole) for c in range(len(COLUMNS)))
-            for r in range(self.table.rowCount())
-        ]
+        out = []
+        for r in range(self.table.rowCount()):
+            name, px, mm, score = (
+                self.table.item(r, c).data(Qt.ItemDataRole.UserRole) for c in range(len(COLUMNS))
+            )
+            out.append((name, *px, *mm, score))
+        return out

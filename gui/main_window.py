@@ -148,7 +148,7 @@ class MainWindow(QMainWindow):
         self.tabifyDockWidget(self.settings_dock, self.joints_dock)
         self.setTabPosition(Qt.DockWidgetArea.RightDockWidgetArea, QTabWidget.TabPosition.North)
         self.arch_dock.raise_()
-        self.resizeDocks([self.arch_dock], [370], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.arch_dock], [400], Qt.Orientation.Horizontal)
         self.statusBar().setSizeGripEnabled(False)
         self.statusBar().addPermanentWidget(self.status, 1)
 

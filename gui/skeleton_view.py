@@ -304,8 +304,8 @@ class SkeletonView(QWidget):
             self.bones.setData(pos=np.zeros((0, 3)))
         self.trail.setData(pos=camera_to_world(trail) if len(trail) >= 2 else np.zeros((0, 3)))
         self._world = world
-        if len(pts) != self._person_count and len(pts) > 1:
-            self._needs_fit = True  # people came or went: frame them all (angles are kept)
+        if (len(pts) != self._person_count and len(pts) > 1) or self._outside_fit(world):
+            self._needs_fit = True  # people came, went or moved away: frame them all again
         self._person_count = len(pts)
         self._set_labels(label_pos if len(label_pos) > 1 or self.space == CAMERA else [])
         self.info.setText(
@@ -335,6 +335,12 @@ class SkeletonView(QWidget):
             trail = trail - root_mm(person) + offset  # where it went, from where it stands now
         return trail
 
+    def _outside_fit(self, world: np.ndarray) -> bool:
+        box = getattr(self, "_fit_box", None)
+        if box is None or not len(world):
+            return False
+        return bool(np.any(world < box[0]) or np.any(world > box[1]))
+
     def joint_positions(self) -> np.ndarray:
         """(N*J, 3) world positions of the joint markers now shown (for tests)."""
         pos = self.joints.pos
@@ -353,6 +359,7 @@ class SkeletonView(QWidget):
         lo, hi = world.min(axis=0), world.max(axis=0)
         centre = (lo + hi) / 2.0
         extent = float(max(np.max(hi - lo), 0.5))
+        self._fit_box = (centre - extent, centre + extent)  # refit once people leave this
         self.gl.setCameraPosition(pos=QVector3D(*centre.astype(float)), distance=extent * 1.6)
         floor = (float(centre[0]), float(centre[1]), float(lo[2]) - 0.02)
         for item in (self.grid, self.axes):

@@ -142,7 +142,8 @@ def test_click_selects_a_person_and_the_readout_lists_their_joints(qtbot, loaded
         for j in range(len(names))
     ]
     assert window.joints_panel.values() == expected
-    assert window.joints_panel.table.item(0, 1).text() == f"{target.keypoints_2d[0, 0]:.1f}"
+    x0, y0 = target.keypoints_2d[0]
+    assert window.joints_panel.table.item(0, 1).text() == f"{x0:.1f}, {y0:.1f}"
     assert 0.0 <= min(r[-1] for r in expected) <= max(r[-1] for r in expected) <= 1.0
     # the others are dimmed in 3D; a click on nothing clears the selection
     img_h = window.session.shown.frame.image.shape[0]
