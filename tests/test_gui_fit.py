@@ -290,3 +290,24 @@ def test_empty_file_is_worded_once() -> None:
         "(looks like a ZIP archive)"
         in messages.open_failure(OpenFailed("/x/b.pth", err), None).text
     )
+
+
+def test_status_readouts_give_way_whole_on_a_narrow_row(qtbot) -> None:
+    from posescope.gui.status import StatusPanel
+
+    panel = StatusPanel()
+    qtbot.addWidget(panel)
+    panel.show()
+    timings = {"detect": 183.3, "crop": 1.1, "model": 137.9, "decode": 0.4, "smooth": 0.2}
+    panel.add_timings({**timings, "total": 323.0}, 330.0)
+    for width, all_shown in ((1900, True), (620, False)):
+        panel.resize(width, 34)
+        qtbot.wait(20)
+        panel.fit_width()
+        for stage, lab in panel.stage_labels.items():
+            shown = lab.displayed_text()
+            assert shown in ("", lab.text()), (width, shown)  # whole, or not at all
+            if stage in ("model", "total") or all_shown:
+                assert shown == lab.text(), (width, stage)
+        gone = [s for s, lab in panel.stage_labels.items() if not lab.displayed_text()]
+        assert (gone == []) == all_shown
