@@ -31,6 +31,7 @@ SIDE_RGB: dict[str, tuple[int, int, int]] = _side_colors()
 
 BOX_RGB: tuple[int, int, int] = (250, 204, 21)  # person box (amber)
 LABEL_RGB: tuple[int, int, int] = (232, 237, 247)
+SELECTED_RGB: tuple[int, int, int] = (76, 155, 255)  # the selected person's box (accent)
 LABEL_BACK_RGBA: tuple[int, int, int, int] = (11, 14, 21, 210)  # behind joint labels
 
 

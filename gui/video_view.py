@@ -117,6 +117,10 @@ class VideoView(QWidget):
         self._boxes = pg.PlotCurveItem(pen=self._pen(colors.BOX_RGB, 2), connect="pairs")
         self._boxes.setZValue(9)
         self.viewbox.addItem(self._boxes, ignoreBounds=True)
+        self.selected: int | None = None  # track id selected in the session (drawn in accent)
+        self._selected_box = pg.PlotCurveItem(pen=self._pen(colors.SELECTED_RGB, 4))
+        self._selected_box.setZValue(9.5)
+        self.viewbox.addItem(self._selected_box, ignoreBounds=True)
         self._id_items: list[pg.TextItem] = []
         self._label_items: list[pg.TextItem] = []
 
@@ -260,6 +264,17 @@ class VideoView(QWidget):
             self.set_frame(result.frame, result.poses)
 
         session.events.frame_shown.connect(shown)
+        session.selection.events.selected.connect(self.set_selected)
+
+    def set_selected(self, track_id: int | None) -> None:
+        """Outline this person's box (None: nobody)."""
+        self.selected = track_id
+        self._update_overlay()
+
+    def selected_box_points(self) -> np.ndarray:
+        """(K, 2) outline of the selected person's box now drawn (for tests)."""
+        x, y = self._selected_box.getData()
+        return np.zeros((0, 2)) if x is None else np.stack([x, y], axis=1)
 
     def set_display(self, display: DisplaySettings) -> None:
         self.set_show_labels(display.show_labels)
@@ -331,6 +346,12 @@ class VideoView(QWidget):
             self._boxes.setData(arr[:, 0], arr[:, 1])
         else:
             self._boxes.setData([], [])
+        chosen = next((p for p in people if p.track_id == self.selected), None)
+        if chosen is not None:
+            x, y, w, h = (float(v) for v in chosen.bbox)
+            self._selected_box.setData([x, x + w, x + w, x, x], [y, y, y + h, y + h, y])
+        else:
+            self._selected_box.setData([], [])
         self._update_ids(people)
         self._update_labels(people)
 

@@ -145,6 +145,9 @@ def test_click_selects_a_person_and_the_readout_lists_their_joints(qtbot, loaded
     x0, y0 = target.keypoints_2d[0]
     assert window.joints_panel.table.item(0, 1).text() == f"{x0:.1f}, {y0:.1f}"
     assert 0.0 <= min(r[-1] for r in expected) <= max(r[-1] for r in expected) <= 1.0
+    outline = window.video_view.selected_box_points()  # the selected box is outlined in 2D
+    np.testing.assert_allclose(outline.min(axis=0), [x, y])
+    np.testing.assert_allclose(outline.max(axis=0), [x + w, y + h])
     # the others are dimmed in 3D; a click on nothing clears the selection
     img_h = window.session.shown.frame.image.shape[0]
     assert all(p.bbox[0] > -20 for p in poses.people)
@@ -152,6 +155,7 @@ def test_click_selects_a_person_and_the_readout_lists_their_joints(qtbot, loaded
     _click_image_point(qtbot, window, -20.0, img_h / 2)  # left of a portrait frame: nobody
     assert window.session.selection.selected is None
     assert window.joints_panel.table.rowCount() == 0 and window.joints_panel.hint.isVisible()
+    assert len(window.video_view.selected_box_points()) == 0
 
 
 def test_root_trail_follows_the_frames_seen(qtbot, loaded) -> None:
