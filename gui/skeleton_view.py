@@ -335,6 +335,15 @@ class SkeletonView(QWidget):
             trail = trail - root_mm(person) + offset  # where it went, from where it stands now
         return trail
 
+    def _fit_distance(self, lo: np.ndarray, hi: np.ndarray) -> float:
+        """How far the camera stands to see the box lo..hi with a margin, whatever the view's
+        shape: pyqtgraph's field of view is horizontal, the vertical one is narrower by h / w."""
+        across = float(max(hi[0] - lo[0], hi[1] - lo[1], 0.5))
+        up = float(max(hi[2] - lo[2], 0.5))
+        aspect = self.gl.width() / max(1, self.gl.height())
+        k = 1.3 / (2.0 * np.tan(np.radians(float(self.gl.opts["fov"]) / 2.0)))
+        return max(across * k, up * k * aspect, 1.0)
+
     def _outside_fit(self, world: np.ndarray) -> bool:
         box = getattr(self, "_fit_box", None)
         if box is None or not len(world):
@@ -360,7 +369,9 @@ class SkeletonView(QWidget):
         centre = (lo + hi) / 2.0
         extent = float(max(np.max(hi - lo), 0.5))
         self._fit_box = (centre - extent, centre + extent)  # refit once people leave this
-        self.gl.setCameraPosition(pos=QVector3D(*centre.astype(float)), distance=extent * 1.6)
+        self.gl.setCameraPosition(
+            pos=QVector3D(*centre.astype(float)), distance=self._fit_distance(lo, hi)
+        )
         floor = (float(centre[0]), float(centre[1]), float(lo[2]) - 0.02)
         for item in (self.grid, self.axes):
             item.resetTransform()
