@@ -290,6 +290,7 @@ class Estimator:
                     root_depth_mm=float(roots[i]),
                     root=self.joint_set.root if self.joint_set else 0,
                     score=float(peaks[i].mean()) if peaks is not None else float("nan"),
+                    joint_scores=np.asarray(peaks[i], dtype=float) if peaks is not None else None,
                 )
             )
         return people

@@ -25,6 +25,7 @@ from dataclasses import replace
 from psygnal import Signal, SignalGroup
 
 from posescope.core.playback import Playback, PlaybackMode
+from posescope.core.selection import Selection
 from posescope.core.session_types import (
     BuildFailed,
     BuildRequest,
@@ -104,6 +105,7 @@ class Session:
         self.shown: FrameResult | None = None  # the frame on screen
         self.pending_seek: int | None = None  # the frame to show when the next source opens
         self.playback = Playback()
+        self.selection = Selection()  # who is looked at closer, root trails (core/selection)
         self._model_gen = 0
         self._runner_gen = 0
         self._source_gen = 0
@@ -348,6 +350,7 @@ class Session:
         self.events.runner_installed.emit(
             RunnerInstalled(runner, self._runner_gen, joint_set)  # type: ignore[arg-type]
         )
+        self.selection.clear()  # new tracks: old ids and trails no longer apply
         self.refresh()
         return True
 
@@ -372,6 +375,7 @@ class Session:
         self.shown = None
         self.requested = None
         self._outstanding = False
+        self.selection.clear()
         self.events.source_changed.emit(info)
         return self._source_gen
 
@@ -457,6 +461,8 @@ class Session:
         if result.requested_index is None or result.requested_index == self.requested:
             self._outstanding = False
         self.shown = result
+        if result.poses is not None:
+            self.selection.record(result.poses)
         self.events.frame_shown.emit(result)
         if result.error and self._last_error_gen != result.model_generation:
             self._last_error_gen = result.model_generation

@@ -48,6 +48,7 @@ class PersonPose:
     # The person detector's confidence (0..1) when it last found this person (the box may
     # since follow the pose); nan for a given box or the whole-frame fallback.
     det_score: float = float("nan")
+    joint_scores: np.ndarray | None = None  # (J,) each joint's heatmap peak (0..1), when known
 
     @property
     def root_relative_mm(self) -> np.ndarray:

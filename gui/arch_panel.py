@@ -114,8 +114,8 @@ class ArchPanel(QScrollArea):
         super().__init__(parent)
         self.setObjectName("ArchPanel")
         self.setWidgetResizable(True)
-        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.setMinimumWidth(330)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+        self.setMinimumWidth(240)  # narrow windows: it scrolls rather than widening them
         self.data: dict[str, Any] | None = None
         self.rootnet: dict[str, Any] | None = None
         self.badge: QLabel | None = None

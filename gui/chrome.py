@@ -5,9 +5,12 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QToolButton, QWidget
 
+from posescope.gui.elide import ElidedLabel
+
 
 def view_header(title: str, info: str = "") -> tuple[QWidget, QHBoxLayout, QLabel]:
-    """A header bar: the view's title, then an info label that takes the free space.
+    """A header bar: the view's title, then an info label that takes the free space
+    (and elides when there is little).
 
     Returns (bar, its layout for more buttons, the info label).
     """
@@ -18,7 +21,7 @@ def view_header(title: str, info: str = "") -> tuple[QWidget, QHBoxLayout, QLabe
     heading = QLabel(title)
     heading.setObjectName("ViewTitle")
     layout.addWidget(heading)
-    label = QLabel(info)
+    label = ElidedLabel(info)  # elides rather than widening the window
     label.setObjectName("ViewInfo")
     layout.addWidget(label, 1)
     return bar, layout, label

@@ -31,6 +31,21 @@ SIDE_RGB: dict[str, tuple[int, int, int]] = _side_colors()
 
 BOX_RGB: tuple[int, int, int] = (250, 204, 21)  # person box (amber)
 LABEL_RGB: tuple[int, int, int] = (232, 237, 247)
+SELECTED_RGB: tuple[int, int, int] = (76, 155, 255)  # the selected person's box (accent)
+LABEL_BACK_RGBA: tuple[int, int, int, int] = (11, 14, 21, 210)  # behind joint labels
+
+
+def contrast_ratio(a: tuple[int, ...], b: tuple[int, ...]) -> float:
+    """WCAG 2 contrast ratio of two sRGB colours (1..21; AA asks 4.5 for text)."""
+
+    def lum(rgb: tuple[int, ...]) -> float:
+        c = [v / 255.0 for v in rgb[:3]]
+        c = [v / 12.92 if v <= 0.04045 else ((v + 0.055) / 1.055) ** 2.4 for v in c]
+        return 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2]
+
+    hi, lo = sorted((lum(a), lum(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
 
 # UI palette (dark), also used by the style sheet's companions in pyqtgraph views.
 BACKGROUND = "#11151f"

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 
 from posescope.core.session import Session
 from posescope.gui import engine, messages
+from posescope.gui.elide import PathEdit
 from posescope.gui.engine import ExportRequest
 from posescope.gui.workers import JobWorker, start_worker, stop_worker
 
@@ -54,11 +55,11 @@ class ExportDialog(QDialog):
         form = QFormLayout()
         self.poses_check = QCheckBox("Poses")
         self.poses_check.setChecked(True)
-        self.poses_path = QLineEdit(str(stem) + "_poses.json")
+        self.poses_path = PathEdit(str(stem) + "_poses.json")
         self.poses_path.setToolTip("The extension picks the format: .json, .csv or .npz")
         form.addRow(self.poses_check, self._with_browse(self.poses_path, self._browse_poses))
         self.video_check = QCheckBox("Overlay video")
-        self.video_path = QLineEdit(str(stem) + "_overlay.mp4")
+        self.video_path = PathEdit(str(stem) + "_overlay.mp4")
         form.addRow(self.video_check, self._with_browse(self.video_path, self._browse_video))
         v.addLayout(form)
         self.error = QLabel("")

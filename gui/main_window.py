@@ -23,7 +23,6 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMenu,
     QMessageBox,
-    QSplitter,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -39,15 +38,20 @@ from posescope.gui.banner import Banner, BannerMessage
 from posescope.gui.chrome import tool_button, view_header
 from posescope.gui.controller import Controller
 from posescope.gui.export_dialog import ExportController, Exports
+from posescope.gui.joints_panel import JointsPanel
 from posescope.gui.persist import load_settings, save_settings
+from posescope.gui.ratio_splitter import RatioSplitter
 from posescope.gui.recent import CameraMenu, RecentFiles
 from posescope.gui.settings_panel import SettingsPanel
+from posescope.gui.shortcuts import ShortcutsDialog
 from posescope.gui.skeleton_view import CAMERA, ROOT_RELATIVE, SkeletonView
 from posescope.gui.status import StatusPanel
 from posescope.gui.timeline import Timeline
 from posescope.gui.video_view import VideoView
 
 log = logging.getLogger(__name__)
+
+DOCK_SHARE = 0.27  # the right docks' widest share of a narrow window
 
 
 class MainWindow(QMainWindow):
@@ -98,6 +102,12 @@ class MainWindow(QMainWindow):
         self.arch_panel = ArchPanel()
         bind_arch_panel(self.arch_panel, session)
         self.settings_panel = SettingsPanel(session)
+        self.joints_panel = JointsPanel(session)
+        self.video_view.sigClicked.connect(
+            lambda x, y: session.selection.select_at(
+                session.shown.poses if session.shown is not None else None, x, y
+            )
+        )
 
         video_box = QWidget()
         vb = QVBoxLayout(video_box)
@@ -110,12 +120,10 @@ class MainWindow(QMainWindow):
         vb.addWidget(header)
         vb.addWidget(self.video_view, 1)
 
-        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter = RatioSplitter()  # the 3D view keeps its share on any screen
         self.splitter.setObjectName("ViewSplitter")
         self.splitter.addWidget(video_box)
         self.splitter.addWidget(self.skeleton_view)
-        self.splitter.setStretchFactor(0, 3)
-        self.splitter.setStretchFactor(1, 2)
         self.splitter.setChildrenCollapsible(False)
 
         central = QWidget()
@@ -135,10 +143,12 @@ class MainWindow(QMainWindow):
 
         self.arch_dock = self._dock("Architecture", "ArchDock", self.arch_panel)
         self.settings_dock = self._dock("Settings", "SettingsDock", self.settings_panel)
+        self.joints_dock = self._dock("Joints", "JointsDock", self.joints_panel)
         self.tabifyDockWidget(self.arch_dock, self.settings_dock)
+        self.tabifyDockWidget(self.settings_dock, self.joints_dock)
         self.setTabPosition(Qt.DockWidgetArea.RightDockWidgetArea, QTabWidget.TabPosition.North)
         self.arch_dock.raise_()
-        self.resizeDocks([self.arch_dock], [370], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.arch_dock], [400], Qt.Orientation.Horizontal)
         self.statusBar().setSizeGripEnabled(False)
         self.statusBar().addPermanentWidget(self.status, 1)
 
@@ -180,12 +190,15 @@ class MainWindow(QMainWindow):
         self._action(play, "Play / pause", c.toggle_play, "Space")
         self._action(play, "Step back", partial(s.step, -1), "Left")
         self._action(play, "Step forward", partial(s.step, 1), "Right")
+        self._action(play, "10 frames back", partial(s.step, -10), "Shift+Left")
+        self._action(play, "10 frames forward", partial(s.step, 10), "Shift+Right")
         self._action(play, "First frame", partial(s.seek, 0), "Home")
         self._action(play, "Last frame", lambda: s.seek(max(0, s.frame_count - 1)), "End")
 
         view = mb.addMenu("&View")
         view.addAction(self.arch_dock.toggleViewAction())
         view.addAction(self.settings_dock.toggleViewAction())
+        view.addAction(self.joints_dock.toggleViewAction())
         view.addSeparator()
         group = QActionGroup(self)
         self.root_action = self._action(view, "3D: root-relative", None, "R")
@@ -203,8 +216,15 @@ class MainWindow(QMainWindow):
         self._action(view, "Fit 3D view to skeleton", self.skeleton_view.fit, "F")
         self._action(view, "Reset 3D view", self.skeleton_view.reset_view, "Shift+F")
         self._action(view, "Fit video", self.video_view.fit, "V")
+        for name, key in (("front", "1"), ("side", "2"), ("top", "3")):
+            self._action(view, f"3D: {name} view", partial(self.skeleton_view.set_view, name), key)
+        trail = self._action(view, "3D: root trail of the selected person", None, "T")
+        trail.setCheckable(True)
+        trail.toggled.connect(s.selection.set_trail)
+        s.selection.events.trail_toggled.connect(lambda on: trail.setChecked(on))
 
         help_menu = mb.addMenu("&Help")
+        self._action(help_menu, "Keyboard shortcuts", self.show_shortcuts, "F1")
         self._action(help_menu, "About PoseScope", self._about)
 
     def _action(
@@ -246,8 +266,9 @@ class MainWindow(QMainWindow):
 
     def _source_changed(self, info: SourceInfo) -> None:
         parts = [info.name, f"{info.width}×{info.height}" if info.width and info.height else ""]
-        parts.append(f"{info.fps:g} fps")
-        if info.frame_count and not info.live:
+        if info.live or info.frame_count > 1:  # a single image has no rate and no frames
+            parts.append(f"{info.fps:g} fps")
+        if info.frame_count > 1 and not info.live:
             parts.append(f"{info.frame_count} frames")
         self.source_label.setText("  ·  ".join(p for p in parts if p))
         if not info.is_camera:
@@ -368,6 +389,12 @@ class MainWindow(QMainWindow):
             "says what network it is and why, rebuilds it and runs it on a video or a camera.",
         )
 
+    def show_shortcuts(self) -> ShortcutsDialog:
+        """Help ▸ Keyboard shortcuts (generated from the actions: every key, never stale)."""
+        dialog = ShortcutsDialog(self)
+        dialog.show()
+        return dialog
+
     def _update_hint(self) -> None:
         if self.video_view.current_frame is not None:
             self.video_view.set_hint(None)
@@ -407,6 +434,17 @@ class MainWindow(QMainWindow):
             self.drop_overlay.show()
         else:
             self.drop_overlay.hide()
+
+    # ================================================================== size
+
+    def resizeEvent(self, event) -> None:
+        """A narrow window: the right docks give way (at most DOCK_SHARE of the width) so the
+        video and the 3D view keep room; the user can still widen them."""
+        super().resizeEvent(event)
+        cap = max(240, int(self.width() * DOCK_SHARE))
+        docks = [d for d in (self.arch_dock, self.settings_dock, self.joints_dock) if d.isVisible()]
+        if docks and max(d.width() for d in docks) > cap:
+            self.resizeDocks(docks, [cap] * len(docks), Qt.Orientation.Horizontal)
 
     # ================================================================== closing
 

@@ -86,11 +86,18 @@ def open_failure(failed: OpenFailed, still_using: str | None) -> Message:
             text = f"{name} is not {what}: {reason}"
     else:
         text = f"Could not open {name}: {reason}"
-    if looks and looks not in text:
+    if looks and not _says(text, looks):
         text += f" (looks like {looks})"
     if still_using is not None:
         text += f" — still using {still_using}"
     return Message(text, "error")
+
+
+def _says(text: str, looks: str) -> bool:
+    """Whether `text` already says what the file looks like ('the file is empty' says
+    'empty file'): then '(looks like …)' would only repeat it."""
+    words = text.lower().replace(":", " ").replace(",", " ").split()
+    return looks.lower() in text.lower() or all(w in words for w in looks.lower().split())
 
 
 def identify_crashed(paths: Sequence[str], exc: BaseException) -> Message:

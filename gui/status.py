@@ -13,9 +13,12 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QWidget
 from posescope.core.session import Session
 from posescope.core.session_types import FrameResult, Model
 from posescope.gui import colors
+from posescope.gui.elide import ElidedLabel
 
 STAGES: tuple[str, ...] = ("detect", "crop", "model", "decode", "smooth", "total")
 HISTORY = 240
+# when the row is too narrow these give way, whole, in this order (the main readouts stay)
+GIVE_WAY: tuple[str, ...] = ("latency", "crop", "decode", "smooth", "detect", "plot")
 
 
 # InferenceModel.form -> what the device badge says, and its tooltip
@@ -48,17 +51,19 @@ class StatusPanel(QWidget):
         lay.setSpacing(14)
         lay.addWidget(self.fps_label)
         for stage in STAGES:
-            lab = QLabel(f"{stage} —")
+            # the main readouts keep a few characters; the others may shrink away (narrow window)
+            main = stage in ("model", "total")
+            lab = ElidedLabel(f"{stage} —", min_chars=14 if main else 0, all_or_nothing=not main)
             lab.setObjectName("StageLabel")
             lab.setToolTip(f"{stage} stage, milliseconds per frame")
             self.stage_labels[stage] = lab
             lay.addWidget(lab)
-        self.dropped_label = QLabel("")
+        self.dropped_label = ElidedLabel("")
         self.dropped_label.setObjectName("StageLabel")
         self.dropped_label.setToolTip("Frames skipped because the model could not keep up")
         lay.addWidget(self.dropped_label)
         lay.addStretch(1)
-        self.activity_label = QLabel("")
+        self.activity_label = ElidedLabel("")
         self.activity_label.setObjectName("ActivityLabel")
         lay.addWidget(self.activity_label)
         self.device_label = QLabel("no model")
@@ -69,7 +74,9 @@ class StatusPanel(QWidget):
 
         self.plot = pg.PlotWidget(background=colors.PANEL)
         self.plot.setObjectName("LatencyPlot")
-        self.plot.setFixedSize(220, 30)
+        self.plot.setFixedHeight(30)
+        self.plot.setMinimumWidth(60)
+        self.plot.setMaximumWidth(220)
         self.plot.setMenuEnabled(False)
         self.plot.setMouseEnabled(False, False)
         self.plot.hideButtons()
@@ -81,11 +88,36 @@ class StatusPanel(QWidget):
         self.total_curve = pi.plot(pen=pg.mkPen(colors.ACCENT, width=1.5))
         self.model_curve = pi.plot(pen=pg.mkPen(colors.SUCCESS, width=1))
         self.plot.setToolTip("Latency per frame (blue: total, green: model)")
-        self.latency_label = QLabel("")
+        self.latency_label = ElidedLabel("", all_or_nothing=True)
         self.latency_label.setObjectName("StageLabel")
-        self.latency_label.setMinimumWidth(70)
         lay.addWidget(self.latency_label)
         lay.addWidget(self.plot)
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self.fit_width()
+
+    def fit_width(self) -> None:
+        """Readouts of less importance give way, whole (`GIVE_WAY` order), when the row is
+        narrower than everything it shows: no stubs like 'cro…', and the window never has to
+        widen for its status bar."""
+        lay = self.layout()
+        parts = {"latency": self.latency_label, "plot": self.plot}
+        parts.update({s: self.stage_labels[s] for s in STAGES})
+        for name in GIVE_WAY:
+            parts[name].setMaximumWidth(220 if name == "plot" else 16777215)
+        m = lay.contentsMargins()
+        room = self.width() - m.left() - m.right()
+        kids = self.findChildren(QWidget, options=Qt.FindChildOption.FindDirectChildrenOnly)
+        shown = [w for w in kids if w.isVisibleTo(self)]
+        need = sum(_width(w) + lay.spacing() for w in shown)
+        for name in GIVE_WAY:
+            if need <= room:
+                break
+            w = parts[name]
+            if w.isVisibleTo(self):
+                need -= _width(w) + lay.spacing()
+                w.setMaximumWidth(0)
 
     def bind(self, session: Session) -> None:
         """Follow `session`: the running model's device, each frame's timings, a new source."""
@@ -142,6 +174,7 @@ class StatusPanel(QWidget):
         model = np.asarray(self._model, dtype=float)
         if np.isfinite(model).any():
             self.model_curve.setData(np.nan_to_num(model))
+        self.fit_width()  # the texts changed width
 
     def reset(self) -> None:
         self._stamps.clear()
@@ -156,3 +189,8 @@ class StatusPanel(QWidget):
         self.total_curve.setData([])
         self.latency_label.setText("")
         self.model_curve.setData([])
+
+
+def _width(w: QWidget) -> int:
+    """The width the row's layout gives `w` when there is room."""
+    return min(max(w.sizeHint().width(), w.minimumSizeHint().width()), w.maximumWidth())

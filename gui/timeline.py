@@ -64,11 +64,11 @@ class Timeline(QWidget):
 
         self.frame_label = QLabel("—")
         self.frame_label.setObjectName("FrameLabel")
-        self.frame_label.setMinimumWidth(150)
+        self.frame_label.setMinimumWidth(110)
         self.frame_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         self.time_label = QLabel("")
         self.time_label.setObjectName("TimeLabel")
-        self.time_label.setMinimumWidth(120)
+        self.time_label.setMinimumWidth(100)
 
         self.speed = QComboBox()
         self.speed.setObjectName("SpeedBox")
@@ -123,7 +123,7 @@ class Timeline(QWidget):
         self.frame_count = int(frame_count or 0)
         self.fps = float(fps) if fps and fps > 0 else 30.0
         self.live = bool(live)
-        seekable = not live and self.frame_count > 0
+        seekable = not live and self.frame_count > 1  # one image: nothing to step to
         blocked = self.slider.blockSignals(True)
         self.slider.setRange(0, max(0, self.frame_count - 1))
         self.slider.setValue(0)
@@ -138,6 +138,9 @@ class Timeline(QWidget):
         self.position = 0
         if not live and self.frame_count == 0:
             self.frame_label.setText("no video")
+            self.time_label.setText("")
+        elif not live and self.frame_count == 1:
+            self.frame_label.setText("single image")  # no frame count, no clock
             self.time_label.setText("")
         else:
             self._update_labels(0, 0.0)
@@ -185,6 +188,8 @@ class Timeline(QWidget):
         self.sigSeek.emit(int(value))
 
     def _update_labels(self, index: int, t: float) -> None:
+        if not self.live and self.frame_count <= 1:
+            return  # a single image (or nothing): the labels set by set_source stay
         if self.live:
             self.frame_label.setText(f"frame {index}")
             self.time_label.setText(format_time(t))

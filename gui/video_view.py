@@ -38,6 +38,7 @@ class _FrameViewBox(pg.ViewBox):
     """A ViewBox where Shift+left-drag draws a box (when allowed) instead of panning."""
 
     sigBoxDrawn = Signal(object)  # (x, y, w, h) in image pixels
+    sigClicked = Signal(float, float)  # a left click, in image pixels
 
     def __init__(self) -> None:
         super().__init__(invertY=True, lockAspect=True, enableMenu=False)
@@ -51,6 +52,14 @@ class _FrameViewBox(pg.ViewBox):
         self._rubber.setZValue(1000)
         self._rubber.hide()
         self.addItem(self._rubber, ignoreBounds=True)
+
+    def mouseClickEvent(self, ev) -> None:
+        if ev.button() == Qt.MouseButton.LeftButton:
+            ev.accept()
+            p = self.mapSceneToView(ev.scenePos())
+            self.sigClicked.emit(float(p.x()), float(p.y()))
+        else:
+            super().mouseClickEvent(ev)
 
     def mouseDragEvent(self, ev, axis=None) -> None:
         shift = bool(ev.modifiers() & Qt.KeyboardModifier.ShiftModifier)
@@ -74,6 +83,7 @@ class VideoView(QWidget):
     """Shows one `Frame` and the `FramePoses` computed on exactly that frame."""
 
     sigBoxChanged = Signal(object)  # (x, y, w, h) or None
+    sigClicked = Signal(float, float)  # a left click on the frame, image pixels (selects)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -107,11 +117,16 @@ class VideoView(QWidget):
         self._boxes = pg.PlotCurveItem(pen=self._pen(colors.BOX_RGB, 2), connect="pairs")
         self._boxes.setZValue(9)
         self.viewbox.addItem(self._boxes, ignoreBounds=True)
+        self.selected: int | None = None  # track id selected in the session (drawn in accent)
+        self._selected_box = pg.PlotCurveItem(pen=self._pen(colors.SELECTED_RGB, 4))
+        self._selected_box.setZValue(9.5)
+        self.viewbox.addItem(self._selected_box, ignoreBounds=True)
         self._id_items: list[pg.TextItem] = []
         self._label_items: list[pg.TextItem] = []
 
         self.roi: pg.RectROI | None = None
         self.viewbox.sigBoxDrawn.connect(self.set_box)
+        self.viewbox.sigClicked.connect(self.sigClicked)
 
         self.hint = QLabel(self.graphics)
         self.hint.setObjectName("DropHint")
@@ -249,6 +264,17 @@ class VideoView(QWidget):
             self.set_frame(result.frame, result.poses)
 
         session.events.frame_shown.connect(shown)
+        session.selection.events.selected.connect(self.set_selected)
+
+    def set_selected(self, track_id: int | None) -> None:
+        """Outline this person's box (None: nobody)."""
+        self.selected = track_id
+        self._update_overlay()
+
+    def selected_box_points(self) -> np.ndarray:
+        """(K, 2) outline of the selected person's box now drawn (for tests)."""
+        x, y = self._selected_box.getData()
+        return np.zeros((0, 2)) if x is None else np.stack([x, y], axis=1)
 
     def set_display(self, display: DisplaySettings) -> None:
         self.set_show_labels(display.show_labels)
@@ -320,6 +346,12 @@ class VideoView(QWidget):
             self._boxes.setData(arr[:, 0], arr[:, 1])
         else:
             self._boxes.setData([], [])
+        chosen = next((p for p in people if p.track_id == self.selected), None)
+        if chosen is not None:
+            x, y, w, h = (float(v) for v in chosen.bbox)
+            self._selected_box.setData([x, x + w, x + w, x, x], [y, y, y + h, y + h, y])
+        else:
+            self._selected_box.setData([], [])
         self._update_ids(people)
         self._update_labels(people)
 
@@ -375,7 +407,10 @@ class VideoView(QWidget):
 
     @staticmethod
     def _new_label_item() -> pg.TextItem:
-        item = pg.TextItem(color=colors.LABEL_RGB, anchor=(-0.1, 0.5))
+        # light text on a dark, nearly opaque backing: readable on light walls too
+        item = pg.TextItem(
+            color=colors.LABEL_RGB, fill=pg.mkBrush(*colors.LABEL_BACK_RGBA), anchor=(-0.1, 0.5)
+        )
         font = QFont()
         font.setPointSize(8)
         item.setFont(font)
