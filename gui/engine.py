@@ -106,9 +106,16 @@ def build_model(
 
 
 def make_runner(
-    estimator: Estimator, settings: RunnerSettings, detector: PeopleDetector | None = None
+    estimator: Estimator,
+    settings: RunnerSettings,
+    detector: PeopleDetector | None = None,
+    synchronous: bool = False,
 ) -> PoseRunner:
-    """A fresh PoseRunner (tracker + smoother) around `estimator`."""
+    """A fresh PoseRunner (tracker + smoother) around `estimator`. `synchronous`: people are
+    detected in the caller's thread on the frame being estimated (the analysis pass, whose
+    results must not depend on timing); the HOG detector always is. A detector with a
+    background mode must honour it."""
+    del synchronous  # every detector made here detects synchronously
     from posescope.core.person import PersonTracker
     from posescope.core.pipeline import PoseRunner
     from posescope.core.smoothing import PoseSmoother
