@@ -85,9 +85,9 @@ class SessionAnalysis:
     def _after_result(self, result: FrameResult) -> None:
         """A result landed: keep a preview; start the pass after the first current one."""
         cache, key = self.analysis, self.analysis_key
-        if result.poses is not None and not result.analysed and cache is not None and key:
-            if result.model_generation == key[1]:
-                cache.put_preview(result.poses)
+        fresh = result.poses is not None and not result.analysed
+        if fresh and cache is not None and key and result.model_generation == key[1]:
+            cache.put_preview(result.poses)  # type: ignore[arg-type]
         if self._analysis_wanted and result.model_generation == self._current_key()[1]:
             self._start_analysis()
 
