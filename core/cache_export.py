@@ -52,6 +52,25 @@ class ExportHeader:
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
+def header_for(model: Any, source: Any) -> ExportHeader:
+    """The header of a run of `model` (session_types.Model) on `source` (SourceInfo)."""
+    estimator = model.estimator
+    joint_set = estimator.joint_set
+    if joint_set is None:
+        raise ExportError(f"{model.ident.title} has no joint set: not a pose network")
+    cfg = estimator.config
+    principal = cfg.principal or (source.width / 2.0, source.height / 2.0)
+    return ExportHeader(
+        checkpoint=model.ident.to_dict(),
+        source=dict(source.document) or {"path": source.spec, "fps": source.fps},
+        focal=cfg.focal,
+        principal=principal,
+        joint_set=joint_set,
+        fps=source.fps,
+        size=(source.width, source.height),
+    )
+
+
 def check_destination(path: str | os.PathLike[str], suffixes: Sequence[str]) -> Path:
     """The path, checked: its folder exists and is writable, its extension is one of
     `suffixes`, it is not a folder. Raises ExportError (a sentence for the user) otherwise."""
@@ -94,8 +113,11 @@ def time_left(done: int, total: int, elapsed_s: float) -> str:
     return f"about {int(left // 60)} min {int(left % 60):02d} s left"
 
 
-def _step(what: str, done: int, total: int, t0: float, clock: Callable[[], float]) -> str:
-    left = time_left(done, total, clock() - t0)
+def _step(
+    what: str, done: int, total: int, t0: float, clock: Callable[[], float], base: int = 0
+) -> str:
+    """'Analysing: frame 40 of 100 · about 12 s left' (the rate: frames since `base` at t0)."""
+    left = time_left(done - base, total - base, clock() - t0)
     text = f"{what}: frame {done} of {total or '?'}"
     return f"{text} · {left}" if left else text
 
@@ -115,15 +137,13 @@ def export_from_cache(
     {"cancelled": True}."""
     check_plan(plan)
     t0 = clock()
+    base = cache.analysed
     while not cache.finished:  # the pass fills the cache in its own thread
         if should_abort():
             return {"cancelled": True}
         progress = cache.progress()
-        yield (
-            progress.done,
-            progress.total or 0,
-            _step("Analysing", progress.done, progress.total or 0, t0, clock),
-        )
+        done, total = progress.done, progress.total or 0
+        yield done, total, _step("Analysing", done, total, t0, clock, base)
         time.sleep(WAIT_S)
     frames = cache.frames()
     total = len(frames)
@@ -204,5 +224,6 @@ __all__ = [
     "check_destination",
     "check_plan",
     "export_from_cache",
+    "header_for",
     "time_left",
 ]

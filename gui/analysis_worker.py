@@ -26,15 +26,18 @@ class AnalysisWorker(WorkerBase):
     sigProgress = Signal(object, object)  # key, AnalysisProgress
     sigFailed = Signal(object, object)  # key, exception
 
-    def run(self) -> None:  # the key travels with the failure
-        self.errored.connect(lambda exc: self.sigFailed.emit(self.request.key, exc))
-        super().run()
-
     def __init__(self, request: AnalysisRequest) -> None:
         super().__init__()
         self.request = request
 
     def work(self) -> AnalysisProgress:
+        try:
+            return self._pass()
+        except Exception as exc:  # the key travels with the failure
+            self.sigFailed.emit(self.request.key, exc)
+            raise
+
+    def _pass(self) -> AnalysisProgress:
         req = self.request
         detector = None if req.settings.tracker_box is not None else engine.make_detector()
         runner = engine.make_runner(req.estimator, req.settings, detector, req.synchronous)
