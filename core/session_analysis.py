@@ -125,6 +125,7 @@ class SessionAnalysis:
             and shown.requested_index is not None
             and shown.requested_index < progress.done
             and not self.playing  # type: ignore[attr-defined]
+            and not self._outstanding  # type: ignore[attr-defined]
             and self.requested == shown.requested_index
         ):
             self._request(shown.requested_index)  # type: ignore[attr-defined]  # preview -> pass

@@ -239,6 +239,7 @@ class Exports(QObject):
         self._show = show
         self.settings = settings
         self.current: ExportController | None = None
+        self._cache: object = None  # the pass's cache the current export writes
         # an export waits for the pass it writes: a new pass (settings, source) ends it
         session.events.analysis_stopped.connect(lambda: self._abandon("the analysis restarted"))
         session.events.analysis_error.connect(lambda _exc: self._abandon("the analysis failed"))
@@ -288,6 +289,7 @@ class Exports(QObject):
             self._show(messages.Message(f"Export: {exc}"))
             return None
         s.pause()
+        self._cache = s.analysis
         job = partial(
             export_from_cache,
             s.analysis,
@@ -306,7 +308,9 @@ class Exports(QObject):
             self.current.cancel()
 
     def _abandon(self, why: str) -> None:
-        if self.current is not None and self.current.running:
+        """A pass the export waits for will never finish: stop the export."""
+        finished = getattr(self._cache, "finished", False)
+        if self.current is not None and self.current.running and not finished:
             self._show(messages.Message(f"Export stopped: {why}", "warning"))
             self.current.cancel()
 

@@ -234,3 +234,16 @@ def test_closing_mid_pass_ends_every_thread(qtbot, window, ckpt_files) -> None:
     assert window.controller.analysis is not None
     window.close()
     assert not running_threads()
+
+
+def test_an_export_waiting_for_a_pass_that_restarts_stops_and_says_why(
+    qtbot, window, ckpt_files, tmp_path
+) -> None:
+    wait_model(qtbot, window, [ckpt_files["xs"], VIDEO])
+    s = window.session
+    qtbot.waitUntil(lambda: s.analysis is not None, timeout=60000)
+    with qtbot.waitSignal(window.sigExportDone, timeout=30000) as blocker:
+        assert window.start_export(ExportPlan(str(tmp_path / "p.json")), show_dialog=False)
+        s.set_runner_settings(smoothing=not s.runner_settings.smoothing)
+    assert blocker.args[0] is None and not (tmp_path / "p.json").exists()
+    assert any("Export stopped" in t for t in banner_texts(window, "warning"))
