@@ -10,10 +10,9 @@ worker, and the answers come back through methods (`checkpoints_opened`, `model_
 Generations make "latest wins" safe: a build, a runner or a frame that belongs to a checkpoint,
 setting or source that has since been replaced is dropped when it arrives.
 
-Room for an analysis cache: `_request` is the one place a frame is asked for and
-`apply_result` the one place a result lands, so a cache of poses per (runner generation,
-frame) can answer a request there, and `install_runner` / `source_opened` (new generations)
-are where it is invalidated; `Playback.mode` already has an every-frame mode to play it.
+The analysis pass (core/session_analysis.py): `_request` answers a frame the pass has reached
+from its cache (decode only), `apply_result` starts the pass after the first current result,
+and `install_runner` / `source_opened` (new generations) drop the cache.
 """
 
 from __future__ import annotations
@@ -26,6 +25,7 @@ from psygnal import Signal, SignalGroup
 
 from posescope.core.playback import Playback, PlaybackMode
 from posescope.core.selection import Selection
+from posescope.core.session_analysis import SessionAnalysis
 from posescope.core.session_types import (
     BuildFailed,
     BuildRequest,
@@ -82,9 +82,16 @@ class SessionEvents(SignalGroup):
     source_open_failed = Signal(str, object, object)  # spec, exception, name still shown or None
     source_stopped = Signal(str, str)  # kind ('read error' | 'ended' | 'capture error'), why
     frame_failed = Signal(object)  # FrameResult whose model failed (once per runner)
+    # the analysis pass (core/session_analysis.py)
+    analysis_requested = Signal(object)  # AnalysisRequest: run this pass in a worker
+    analysis_stopped = Signal()  # the running pass is stale: stop it
+    analysis_progressed = Signal(object)  # AnalysisProgress of the current pass
+    analysis_error = Signal(object)  # exception: the pass failed (frames computed on demand)
+    frame_count_corrected = Signal(int, int)  # claimed, real: a damaged video ended early
+    playback_mode_changed = Signal(object)  # PlaybackMode
 
 
-class Session:
+class Session(SessionAnalysis):
     """The state of one PoseScope window. Call from one thread (the GUI thread)."""
 
     def __init__(
@@ -112,6 +119,7 @@ class Session:
         self._outstanding = False  # a frame request has no result yet
         self._joint_sets: dict[int, JointSet | None] = {0: None}
         self._last_error_gen = -1
+        self._init_analysis()
 
     # ---------------------------------------------------------------- read-only state
 
@@ -345,6 +353,7 @@ class Session:
         if model_generation != self._model_gen or self.model is None:
             return False
         self._runner_gen += 1
+        self._drop_analysis(restart=self.seekable)
         joint_set = self.model.estimator.joint_set
         self._joint_sets[self._runner_gen] = joint_set
         self.events.runner_installed.emit(
@@ -376,6 +385,7 @@ class Session:
         self.requested = None
         self._outstanding = False
         self.selection.clear()
+        self._drop_analysis(restart=not info.live)
         self.events.source_changed.emit(info)
         return self._source_gen
 
@@ -452,7 +462,9 @@ class Session:
         index = self._clamp(index)
         self.requested = index
         self._outstanding = True
-        self.events.frame_requested.emit(FrameRequest(index, self._source_gen, reset))
+        poses = self.analysed_poses(index)
+        gen = self.analysis_key[1] if poses is not None and self.analysis_key else 0
+        self.events.frame_requested.emit(FrameRequest(index, self._source_gen, reset, poses, gen))
 
     def apply_result(self, result: FrameResult) -> bool:
         """A computed frame arrived: show it unless its source is gone (then False)."""
@@ -464,6 +476,7 @@ class Session:
         if result.poses is not None:
             self.selection.record(result.poses)
         self.events.frame_shown.emit(result)
+        self._after_result(result)
         if result.error and self._last_error_gen != result.model_generation:
             self._last_error_gen = result.model_generation
             self.events.frame_failed.emit(result)
@@ -528,5 +541,6 @@ class Session:
     def set_playback_mode(self, mode: PlaybackMode, now: float) -> None:
         """Real time (skip what is not ready) or every frame (wait for it)."""
         self.playback.mode = PlaybackMode(mode)
+        self.events.playback_mode_changed.emit(self.playback.mode)
         if self.playing and self.seekable:
             self.play(now)

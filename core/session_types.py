@@ -200,6 +200,7 @@ class FrameResult:
     generation: int = 0  # source generation the frame belongs to
     model_generation: int = 0  # runner generation that computed the poses
     error: str | None = None  # the model failed on this frame (the frame is still shown)
+    analysed: bool = False  # the poses come from the analysis pass (else: computed on demand)
 
 
 @dataclass(frozen=True)
@@ -250,6 +251,8 @@ class FrameRequest:
     index: int
     generation: int
     reset: bool = False
+    poses: FramePoses | None = None  # analysed poses: decode the frame, compute nothing
+    model_generation: int = 0  # the runner generation `poses` belong to
 
 
 @dataclass(frozen=True)

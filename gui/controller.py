@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject, Qt, QThread, QTimer, Signal, Slot
 
 from posescope.core.session import Session
+from posescope.core.session_analysis import AnalysisRequest
 from posescope.core.session_types import (
     BuildRequest,
     FrameRequest,
@@ -32,6 +33,7 @@ from posescope.core.session_types import (
     short_name,
 )
 from posescope.gui import engine
+from posescope.gui.analysis_worker import AnalysisWorker
 from posescope.gui.threads import start_worker, stop_all, stop_worker
 from posescope.gui.workers import CaptureWorker, InferenceWorker, TaskRunner
 
@@ -65,6 +67,7 @@ class Controller(QObject):
         self._detector: PeopleDetector | None = None  # made in the task thread, reused
         self.capture: CaptureWorker | None = None
         self._capture_thread: QThread | None = None
+        self.analysis: AnalysisWorker | None = None  # the pass running now
 
         self.tasks = TaskRunner(parent=self)
         self.tasks.sigBusyChanged.connect(self._busy_changed)
@@ -91,6 +94,8 @@ class Controller(QObject):
         ev.rebuild_wanted.connect(lambda: self._rebuild_timer.start())
         ev.playing_changed.connect(self._playing_changed)
         ev.speed_changed.connect(self._speed_changed)
+        ev.analysis_requested.connect(self._analyse)
+        ev.analysis_stopped.connect(self._stop_analysis)
 
     # ---------------------------------------------------------------- playback (GUI calls)
 
@@ -226,7 +231,13 @@ class Controller(QObject):
         self.session.source_open_failed(spec, exc if isinstance(exc, Exception) else OSError(exc))
 
     def _request_frame(self, request: FrameRequest) -> None:
-        self.inference.request_index(request.index, request.generation, request.reset)
+        self.inference.request_index(
+            request.index,
+            request.generation,
+            request.reset,
+            request.poses,
+            request.model_generation,
+        )
 
     @Slot(object)
     def _on_result(self, result: FrameResult) -> None:
@@ -250,6 +261,35 @@ class Controller(QObject):
             stop_worker(self.capture, self._capture_thread, 1.0)
         self.capture = None
         self._capture_thread = None
+
+    # ---------------------------------------------------------------- the analysis pass
+
+    def _analyse(self, request: AnalysisRequest) -> None:
+        """Run the pass in its own thread (an older one is asked to stop; it never waits)."""
+        self._stop_analysis()
+        if self.closed:
+            return
+        worker = AnalysisWorker(request)
+        worker.sigProgress.connect(self._analysis_progress)
+        worker.sigFailed.connect(self._analysis_failed)
+        self.analysis = worker
+        start_worker(worker, "posescope-analysis")
+
+    def _stop_analysis(self) -> None:
+        if self.analysis is not None:
+            self.analysis.stop()
+            self.analysis = None
+
+    @Slot(object, object)
+    def _analysis_progress(self, key: object, progress: object) -> None:
+        if not self.closed:
+            self.session.analysis_progressed(key, progress)  # type: ignore[arg-type]
+
+    @Slot(object, object)
+    def _analysis_failed(self, key: tuple[int, int], exc: object) -> None:
+        if not self.closed:
+            error = exc if isinstance(exc, Exception) else RuntimeError(str(exc))
+            self.session.analysis_failed(key, error)
 
     # ---------------------------------------------------------------- cameras
 
@@ -281,6 +321,7 @@ class Controller(QObject):
         deadline = time.perf_counter() + timeout_s
         if self.capture is not None:
             self.capture.stop()
+        self._stop_analysis()
         self.inference.stop()
         self.tasks.stop(max(0.05, deadline - time.perf_counter()))
         ok = stop_all(max(0.05, deadline - time.perf_counter()))

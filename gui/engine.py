@@ -8,11 +8,11 @@ modules are imported where they are used, so the window opens fast and without t
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Generator, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from posescope.core.cache_export import ExportPlan
 from posescope.core.session_types import (
     Model,
     ModelSettings,
@@ -106,9 +106,16 @@ def build_model(
 
 
 def make_runner(
-    estimator: Estimator, settings: RunnerSettings, detector: PeopleDetector | None = None
+    estimator: Estimator,
+    settings: RunnerSettings,
+    detector: PeopleDetector | None = None,
+    synchronous: bool = False,
 ) -> PoseRunner:
-    """A fresh PoseRunner (tracker + smoother) around `estimator`."""
+    """A fresh PoseRunner (tracker + smoother) around `estimator`. `synchronous`: people are
+    detected in the caller's thread on the frame being estimated (the analysis pass, whose
+    results must not depend on timing); the HOG detector always is. A detector with a
+    background mode must honour it."""
+    del synchronous  # every detector made here detects synchronously
     from posescope.core.person import PersonTracker
     from posescope.core.pipeline import PoseRunner
     from posescope.core.smoothing import PoseSmoother
@@ -147,80 +154,4 @@ def camera_spec(index: int) -> tuple[str, str]:
     return f"camera:{int(index)}", f"Camera {int(index)}"
 
 
-@dataclass
-class ExportRequest:
-    """What to export: poses (.json/.csv/.npz) and/or an overlay video (.mp4/.avi)."""
-
-    poses_path: str | None
-    video_path: str | None
-
-
-def export_job(
-    spec: str,
-    model: Model,
-    runner_settings: RunnerSettings,
-    request: ExportRequest,
-    should_abort: Callable[[], bool],
-) -> Generator[tuple[int, int, str], None, dict[str, object]]:
-    """Estimate every frame of `spec` with a private estimator and write the exports.
-
-    Yields (done, total, text) progress; returns a summary dict. Stops early (writing
-    nothing) when `should_abort()` turns true.
-    """
-    from posescope.core.drawing import draw_frame
-    from posescope.core.export import OverlayVideoWriter, run_document, write_poses
-    from posescope.core.pipeline import Estimator
-    from posescope.core.types import FramePoses
-
-    yield 0, 0, "Building the model…"
-    estimator = Estimator.from_checkpoint(model.ckpt, model.base_ident, model.settings.config())
-    if model.rootnet is not None:
-        estimator.set_rootnet(model.rootnet.ckpt, model.rootnet.ident)
-    joint_set = estimator.joint_set
-    if joint_set is None:  # every pose network has one; a RootNet was refused before
-        raise ValueError(f"{model.ident.title} has no joint set: not a pose network")
-    detector = None if runner_settings.tracker_box is not None else make_detector()
-    runner = make_runner(estimator, runner_settings, detector=detector)
-    source = open_media(spec)
-    writer: OverlayVideoWriter | None = None
-    frames: list[FramePoses] = []
-    completed = False
-    try:
-        total = int(source.frame_count or 0)
-        info = dict(source.info())
-        if request.video_path:
-            fps = float(source.fps or 30.0)
-            writer = OverlayVideoWriter(request.video_path, fps, (source.width, source.height))
-        index = 0
-        while True:
-            if should_abort():
-                return {"cancelled": True}
-            frame = source.read() if total == 0 else (source.get(index) if index < total else None)
-            if frame is None:
-                break
-            poses = runner.process(frame)
-            frames.append(poses)
-            if writer is not None:
-                writer.write(draw_frame(frame.image, poses, joint_set))
-            index += 1
-            yield index, total, f"Frame {index} of {total or '?'}"
-        completed = True
-    finally:
-        if writer is not None:
-            writer.close()
-            if not completed and request.video_path:  # no half-written video left behind
-                Path(request.video_path).unlink(missing_ok=True)
-        source.close()
-    if should_abort():
-        return {"cancelled": True}
-    written: list[str] = []
-    if request.poses_path:
-        yield index, total, "Writing poses…"
-        cfg = estimator.config
-        principal = cfg.principal or (source.width / 2.0, source.height / 2.0)
-        doc = run_document(model.ident.to_dict(), info, cfg.focal, principal, joint_set, frames)
-        write_poses(request.poses_path, doc)
-        written.append(request.poses_path)
-    if request.video_path:
-        written.append(request.video_path)
-    return {"frames": len(frames), "written": written}
+ExportRequest = ExportPlan  # what to export: poses (.json/.csv/.npz) and/or a video

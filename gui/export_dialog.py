@@ -1,8 +1,10 @@
-"""Export the current video's poses (JSON / CSV / NPZ) and an overlay video.
+"""Export the current video's poses (JSON / CSV / NPZ) and an overlay video, from the cache.
 
-`ExportDialog` asks where; `ExportController` runs the job in a `JobWorker` thread with a
-cancellable progress dialog and reports the outcome by signal; `Exports` checks that the
-session can export now, starts one and words its outcome.
+`ExportDialog` asks where (the last folder used, else the user's Documents folder) and checks
+the destination before anything starts; `ExportController` runs the job in a `JobWorker`
+thread with a cancellable progress dialog (frames done, time left) and reports the outcome by
+signal; `Exports` checks that the session can export now, starts one and words its outcome.
+The job (core/cache_export.py) writes the analysis pass's poses: nothing is recomputed.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, Signal, Slot
+from PySide6.QtCore import QObject, QSettings, QStandardPaths, Qt, Signal, Slot
 from PySide6.QtWidgets import (
     QCheckBox,
     QDialog,
@@ -28,11 +30,26 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from posescope.core.cache_export import ExportPlan, check_plan, export_from_cache, header_for
+from posescope.core.export import ExportError
 from posescope.core.session import Session
 from posescope.gui import engine, messages
 from posescope.gui.elide import PathEdit
 from posescope.gui.engine import ExportRequest
 from posescope.gui.workers import JobWorker, start_worker, stop_worker
+
+FOLDER_KEY = "export/folder"
+
+
+def default_folder(settings: QSettings | None) -> str:
+    """The folder last exported to, else the user's Documents folder (never beside the
+    source, which may be read-only)."""
+    last = settings.value(FOLDER_KEY, "", str) if settings is not None else ""
+    if last and Path(last).is_dir():
+        return last
+    docs = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation)
+    return docs if docs and Path(docs).is_dir() else str(Path.home())
+
 
 POSE_FORMATS = (".json", ".csv", ".npz")
 
@@ -40,26 +57,34 @@ POSE_FORMATS = (".json", ".csv", ".npz")
 class ExportDialog(QDialog):
     """Choose the pose file and/or the overlay video."""
 
-    def __init__(self, source_path: str | None, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        stem: str,
+        folder: str,
+        parent: QWidget | None = None,
+        title: str = "Export poses",
+        text: str = (
+            "The poses of every frame, as analysed with the current model and settings "
+            "(an export waits for the analysis to finish; nothing is computed again)."
+        ),
+    ) -> None:
         super().__init__(parent)
-        self.setWindowTitle("Export poses")
+        self.setWindowTitle(title)
         self.setMinimumWidth(560)
-        stem = Path(source_path).with_suffix("") if source_path else Path.home() / "poses"
+        stem = str(Path(folder) / (Path(stem).stem or "poses"))
         v = QVBoxLayout(self)
-        intro = QLabel(
-            "Every frame of the current video is estimated with the current model and settings."
-        )
+        intro = QLabel(text)
         intro.setObjectName("Dim")
         intro.setWordWrap(True)
         v.addWidget(intro)
         form = QFormLayout()
         self.poses_check = QCheckBox("Poses")
         self.poses_check.setChecked(True)
-        self.poses_path = PathEdit(str(stem) + "_poses.json")
+        self.poses_path = PathEdit(stem + "_poses.json")
         self.poses_path.setToolTip("The extension picks the format: .json, .csv or .npz")
         form.addRow(self.poses_check, self._with_browse(self.poses_path, self._browse_poses))
         self.video_check = QCheckBox("Overlay video")
-        self.video_path = PathEdit(str(stem) + "_overlay.mp4")
+        self.video_path = PathEdit(stem + "_overlay.mp4")
         form.addRow(self.video_check, self._with_browse(self.video_path, self._browse_video))
         v.addLayout(form)
         self.error = QLabel("")
@@ -106,13 +131,21 @@ class ExportDialog(QDialog):
 
     def _accept(self) -> None:
         req = self.request()
-        if not req.poses_path and not req.video_path:
-            self.error.setText("Choose poses, an overlay video, or both.")
-            return
         if req.poses_path and Path(req.poses_path).suffix.lower() not in POSE_FORMATS:
             self.error.setText("Poses are written as .json, .csv or .npz.")
             return
+        try:
+            check_plan(req)  # the destination is checked before any work starts
+        except ExportError as exc:
+            text = str(exc)
+            self.error.setText(text[:1].upper() + text[1:] + ".")
+            return
         self.accept()
+
+    def folder(self) -> str:
+        """The folder chosen (remembered for the next export)."""
+        path = self.poses_path.text() if self.poses_check.isChecked() else self.video_path.text()
+        return str(Path(path.strip()).parent)
 
 
 class ExportController(QObject):
@@ -159,10 +192,12 @@ class ExportController(QObject):
     @Slot(int, int, str)
     def _progress(self, done: int, total: int, text: str) -> None:
         self.worker_progress = done
-        if self.dialog is not None:
-            self.dialog.setMaximum(max(0, total))
-            self.dialog.setValue(min(done, total) if total else 0)
-            self.dialog.setLabelText(text)
+        dialog = self.dialog  # setValue of a modal dialog runs the event loop, which may
+        if dialog is None:  # finish the job and close the dialog under us: hold our own
+            return
+        dialog.setLabelText(text)
+        dialog.setMaximum(max(0, total))
+        dialog.setValue(min(done, total) if total else 0)
 
     @Slot(object)
     def _done(self, summary: object) -> None:
@@ -180,11 +215,11 @@ class ExportController(QObject):
         self.sigFailed.emit(exc)
 
     def _close_dialog(self) -> None:
-        if self.dialog is not None:
-            self.dialog.canceled.disconnect(self.cancel)
-            self.dialog.close()
-            self.dialog.deleteLater()
-            self.dialog = None
+        dialog, self.dialog = self.dialog, None
+        if dialog is not None:
+            dialog.canceled.disconnect(self.cancel)
+            dialog.close()
+            dialog.deleteLater()
 
 
 class Exports(QObject):
@@ -197,21 +232,29 @@ class Exports(QObject):
         session: Session,
         parent: QWidget,
         show: Callable[[messages.Message], object],
+        settings: QSettings | None = None,
     ) -> None:
         super().__init__(parent)
         self.session = session
         self._parent = parent
         self._show = show
+        self.settings = settings
         self.current: ExportController | None = None
+        self._cache: object = None  # the pass's cache the current export writes
+        # an export waits for the pass it writes: a new pass (settings, source) ends it
+        session.events.analysis_stopped.connect(lambda: self._abandon("the analysis restarted"))
+        session.events.analysis_error.connect(lambda _exc: self._abandon("the analysis failed"))
 
     def refusal(self) -> str | None:
         """Why an export cannot start now; None when it can."""
         if self.session.model is None:
             return "Load a checkpoint first, then export"
         if not self.session.seekable:
-            return "Export works on a video, an image or a folder"
+            return "Export works on a video, an image or a folder; record a live source"
         if self.current is not None and self.current.running:
             return "An export is already running"
+        if self.session.analysis is None:
+            return "The video is not analysed yet: export once its first frame is shown"
         return None
 
     def _refused(self) -> bool:
@@ -224,17 +267,37 @@ class Exports(QObject):
         """Ask where (a dialog), then export."""
         if self._refused() or self.session.source is None:
             return
-        dialog = ExportDialog(self.session.source.spec.removeprefix("replay:"), self._parent)
+        stem = Path(self.session.source.spec.removeprefix("replay:").rstrip("/")).stem
+        dialog = ExportDialog(stem, default_folder(self.settings), self._parent)
         if dialog.exec():
+            self.remember(dialog.folder())
             self.start(dialog.request())
+
+    def remember(self, folder: str) -> None:
+        if self.settings is not None and Path(folder).is_dir():
+            self.settings.setValue(FOLDER_KEY, folder)
 
     def start(self, request: ExportRequest, show_dialog: bool = True) -> ExportController | None:
         """Run an export of the current source in a worker (progress dialog, cancellable)."""
         s = self.session
-        if self._refused() or s.model is None or s.source is None:
+        if self._refused() or s.model is None or s.source is None or s.analysis is None:
+            return None
+        plan = ExportPlan(request.poses_path, request.video_path)
+        try:
+            check_plan(plan)  # before any work: a missing folder fails now, not at the end
+            header = header_for(s.model, s.source)
+        except ExportError as exc:
+            self._show(messages.Message(f"Export: {exc}"))
             return None
         s.pause()
-        job = partial(engine.export_job, s.source.spec, s.model, s.runner_settings, request)
+        self._cache = s.analysis
+        job = partial(
+            export_from_cache,
+            s.analysis,
+            header,
+            plan,
+            open_frames=partial(engine.open_media, s.source.spec),
+        )
         self.current = ExportController(job, self._parent, show_dialog=show_dialog)
         self.current.sigFinished.connect(self._finished)
         self.current.sigFailed.connect(self._failed)
@@ -243,6 +306,13 @@ class Exports(QObject):
 
     def cancel(self) -> None:
         if self.current is not None and self.current.running:
+            self.current.cancel()
+
+    def _abandon(self, why: str) -> None:
+        """A pass the export waits for will never finish: stop the export."""
+        finished = getattr(self._cache, "finished", False)
+        if self.current is not None and self.current.running and not finished:
+            self._show(messages.Message(f"Export stopped: {why}", "warning"))
             self.current.cancel()
 
     def _finished(self, summary: dict[str, object]) -> None:

@@ -48,6 +48,7 @@ from posescope.gui.skeleton_view import CAMERA, ROOT_RELATIVE, SkeletonView
 from posescope.gui.status import StatusPanel
 from posescope.gui.timeline import Timeline
 from posescope.gui.video_view import VideoView
+from posescope.gui.workflow import install_workflow
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +77,7 @@ class MainWindow(QMainWindow):
         self.qsettings = settings if settings is not None else QSettings("PoseScope", "PoseScope")
         self.session = Session(*load_settings(self.qsettings))
         self.controller = Controller(self.session, parent=self)
-        self.exports = Exports(self.session, self, self._show)
+        self.exports = Exports(self.session, self, self._show, self.qsettings)
         self.exports.sigDone.connect(self.sigExportDone)
         self.recent = RecentFiles(self.qsettings, self.open_paths)
         self._build_ui()
@@ -84,6 +85,7 @@ class MainWindow(QMainWindow):
         for child in self.findChildren(QWidget):
             child.setAcceptDrops(False)  # a drop anywhere (even on a text field) opens files
         self._wire()
+        self.workflow = install_workflow(self, self._show)  # playback modes, recording
         self._update_hint()
 
     # ================================================================== layout
@@ -462,4 +464,5 @@ class MainWindow(QMainWindow):
         except Exception:  # settings are a convenience; closing must go on
             log.debug("saving settings failed", exc_info=True)
         self.exports.cancel()
+        self.workflow.shutdown()
         return self.controller.shutdown(timeout_s)

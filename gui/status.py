@@ -41,8 +41,10 @@ class StatusPanel(QWidget):
         self._model: deque[float] = deque(maxlen=HISTORY)
         self.fps = 0.0
         self.dropped_total = 0
+        self.playing = False  # frames per second are counted while playing only
 
         self.fps_label = QLabel("— fps")
+        self.fps_label.setToolTip("Frames shown per second while playing")
         self.fps_label.setObjectName("FpsLabel")
         self.fps_label.setMinimumWidth(80)
         self.stage_labels: dict[str, QLabel] = {}
@@ -132,6 +134,15 @@ class StatusPanel(QWidget):
         session.events.frame_shown.connect(shown)
         session.events.model_changed.connect(model)
         session.events.source_changed.connect(lambda _info: self.reset())
+        session.events.playing_changed.connect(self.set_playing)
+
+    def set_playing(self, playing: bool) -> None:
+        """Paused: no frame rate (a stale one would claim frames are still coming)."""
+        self.playing = bool(playing)
+        self._stamps.clear()
+        if not playing:
+            self.fps = 0.0
+            self.fps_label.setText("— fps")
 
     def set_activity(self, text: str) -> None:
         """What the workers are busy with ('' when idle)."""
@@ -154,7 +165,9 @@ class StatusPanel(QWidget):
         now = time.perf_counter()
         self._stamps.append(now)
         timings = timings_ms or {}
-        if len(self._stamps) >= 2 and self._stamps[-1] > self._stamps[0]:
+        if not self.playing:
+            pass  # a seek or a step: no rate to tell
+        elif len(self._stamps) >= 2 and self._stamps[-1] > self._stamps[0]:
             self.fps = (len(self._stamps) - 1) / (self._stamps[-1] - self._stamps[0])
             self.fps_label.setText(f"{self.fps:5.1f} fps")
         elif timings.get("total", latency_ms) > 0:  # one frame so far: what the pipeline allows

@@ -9,11 +9,13 @@ from PySide6.QtWidgets import (
     QLabel,
     QSlider,
     QToolButton,
+    QVBoxLayout,
     QWidget,
 )
 
 from posescope.core.session import Session
 from posescope.core.session_types import FrameResult, SourceInfo
+from posescope.gui.analysis_bar import AnalysisBar
 from posescope.gui.icons import media_icon
 
 SPEEDS: tuple[float, ...] = (0.25, 0.5, 1.0, 1.5, 2.0, 4.0)
@@ -98,7 +100,14 @@ class Timeline(QWidget):
             lay.addWidget(b)
         lay.addSpacing(8)
         lay.addWidget(self.live_label)
-        lay.addWidget(self.slider, 1)
+        self.analysis_bar = AnalysisBar()  # the analysed range, under the slider
+        self.analysis_bar.margin = 8
+        track = QVBoxLayout()
+        track.setSpacing(1)
+        track.addWidget(self.slider)
+        track.addWidget(self.analysis_bar)
+        lay.addLayout(track, 1)
+        self.preview = False  # the frame on screen was computed on demand, ahead of the pass
         lay.addSpacing(8)
         lay.addWidget(self.frame_label)
         lay.addSpacing(10)
@@ -131,6 +140,7 @@ class Timeline(QWidget):
         for w in (self.start_button, self.back_button, self.forward_button, self.end_button):
             w.setEnabled(seekable)
         self.slider.setVisible(not live)
+        self.analysis_bar.setVisible(not live)
         self.slider.setEnabled(seekable and self.frame_count > 1)
         self.speed.setEnabled(seekable)
         self.play_button.setEnabled(live or self.frame_count > 1)
@@ -173,11 +183,19 @@ class Timeline(QWidget):
         ev.frame_shown.connect(self._frame_shown)
         ev.seeked.connect(self.set_position)
         ev.playing_changed.connect(self.set_playing)
+        self.analysis_bar.bind(session)
+        ev.frame_count_corrected.connect(self._frame_count_corrected)
 
     def _source_changed(self, info: SourceInfo) -> None:
         self.set_source(None if info.live else info.frame_count, info.fps, info.live)
 
+    def _frame_count_corrected(self, _claimed: int, real: int) -> None:
+        position = min(self.position, max(0, real - 1))
+        self.set_source(real, self.fps, self.live)
+        self.set_position(position)
+
     def _frame_shown(self, result: FrameResult) -> None:
+        self.preview = result.poses is not None and not result.analysed and not self.live
         if not self.dragging():
             self.set_position(result.frame.index, result.frame.time)
 
@@ -195,6 +213,13 @@ class Timeline(QWidget):
             self.time_label.setText(format_time(t))
             return
         n = self.frame_count
-        self.frame_label.setText(f"frame {index} / {max(0, n - 1)}")
+        self.frame_label.setText(
+            f"frame {index} / {max(0, n - 1)}" + (" · preview" if self.preview else "")
+        )
+        self.frame_label.setToolTip(
+            "Computed on demand: the analysis pass has not reached this frame yet"
+            if self.preview
+            else ""
+        )
         total = (n - 1) / self.fps if n else 0.0
         self.time_label.setText(f"{format_time(t)} / {format_time(total)}")

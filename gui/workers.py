@@ -203,6 +203,8 @@ class _Request:
     t0: float
     generation: int
     force_reset: bool = False
+    poses: FramePoses | None = None  # analysed poses: decode only
+    poses_generation: int = 0
 
 
 @dataclass
@@ -250,9 +252,22 @@ class InferenceWorker(WorkerBase):
             self._state.runner = runner
             self._state.runner_generation = generation
 
-    def request_index(self, index: int, generation: int, reset: bool = False) -> None:
-        """Compute frame `index` of the current source; replaces any pending request."""
-        self._put(_Request(int(index), None, time.perf_counter(), generation, reset))
+    def request_index(
+        self,
+        index: int,
+        generation: int,
+        reset: bool = False,
+        poses: FramePoses | None = None,
+        poses_generation: int = 0,
+    ) -> None:
+        """Compute frame `index` of the current source; replaces any pending request. With
+        `poses` (the analysis pass's, of runner `poses_generation`) the frame is only decoded.
+        """
+        self._put(
+            _Request(
+                int(index), None, time.perf_counter(), generation, reset, poses, poses_generation
+            )
+        )
 
     def submit_frame(self, frame: Frame, generation: int) -> None:
         """Compute this live frame; replaces any pending request (newest frame wins)."""
@@ -271,8 +286,8 @@ class InferenceWorker(WorkerBase):
 
     def _put(self, request: _Request) -> None:
         with self._cond:
-            if self._state.pending is not None:
-                self._dropped += 1
+            if self._state.pending is not None and self._state.pending.frame is not None:
+                self._dropped += 1  # a live frame never shown (a replaced seek is no drop)
             self._state.pending = request
             self._cond.notify()
 
@@ -332,6 +347,21 @@ class InferenceWorker(WorkerBase):
                 return
         poses: FramePoses | None = None
         error: str | None = None
+        if request.poses is not None:  # analysed: nothing to compute, the runner's state is
+            self._last_index = None  # behind (the next computed frame starts afresh)
+            self.sigResult.emit(
+                FrameResult(
+                    frame=frame,
+                    poses=request.poses,
+                    requested_index=request.index,
+                    latency_ms=(time.perf_counter() - request.t0) * 1000.0,
+                    dropped=dropped,
+                    generation=request.generation,
+                    model_generation=request.poses_generation,
+                    analysed=True,
+                )
+            )
+            return
         if runner is not None:
             sequential = (
                 request.index is None

@@ -181,11 +181,11 @@ def test_export_dialog_names_files_and_refuses_what_it_cannot_write(
 
     from posescope.gui.export_dialog import ExportDialog
 
-    dialog = ExportDialog(str(tmp_path / "clip.mp4"))
+    dialog = ExportDialog("clip", str(tmp_path))
     qtbot.addWidget(dialog)
     export = dialog.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Ok)
     assert export.text() == "Export"
-    # defaults beside the video: poses on, overlay off
+    # defaults in the folder given (the last one used), named after the video: poses on
     req = dialog.request()
     assert req.poses_path == str(tmp_path / "clip_poses.json") and req.video_path is None
 
@@ -196,6 +196,10 @@ def test_export_dialog_names_files_and_refuses_what_it_cannot_write(
     dialog.poses_path.setText(str(tmp_path / "poses.txt"))
     export.click()
     assert ".json, .csv or .npz" in dialog.error.text()
+    assert dialog.result() != QDialog.DialogCode.Accepted
+    dialog.poses_path.setText(str(tmp_path / "missing" / "poses.json"))
+    export.click()  # checked before any work starts
+    assert "does not exist" in dialog.error.text()
     assert dialog.result() != QDialog.DialogCode.Accepted
 
     # Browse… fills the field with what the save dialog returns (cancelled: unchanged)

@@ -1,0 +1,138 @@
+"""Record a live source from the window: File ▸ Record live (or the ● REC button).
+
+`Recordings` asks where (the export dialog, same formats), makes a `core.recorder.LiveRecorder`
+and hands it every frame of the live source the session shows, with the poses of the runner
+that runs now; it stops when the user says so, when the source ends or changes, and when the
+window closes. The files are written in the recorder's own thread.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QSettings, Signal
+from PySide6.QtWidgets import QWidget
+
+from posescope.core.cache_export import ExportPlan, header_for
+from posescope.core.export import ExportError
+from posescope.core.recorder import LiveRecorder, RecordingSummary
+from posescope.core.session import Session
+from posescope.core.session_types import FrameResult
+from posescope.gui import messages
+from posescope.gui.export_dialog import ExportDialog, default_folder
+
+RECORD_TEXT = (
+    "Every frame the live source shows from now on, with its poses, until you stop "
+    "(File ▸ Stop recording, or the ● REC button)."
+)
+
+
+class Recordings(QObject):
+    """One recording at a time of the session's live source."""
+
+    sigChanged = Signal(bool)  # recording or not
+    sigStopped = Signal(object)  # RecordingSummary
+
+    def __init__(
+        self,
+        session: Session,
+        parent: QWidget,
+        show: Callable[[messages.Message], object],
+        settings: QSettings | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.session = session
+        self._parent = parent
+        self._show = show
+        self.settings = settings
+        self.recorder: LiveRecorder | None = None
+        self._generation = -1
+        ev = session.events
+        ev.frame_shown.connect(self._frame_shown)
+        ev.source_changed.connect(lambda _info: self.stop())
+        ev.source_stopped.connect(lambda _kind, _why: self.stop())
+
+    @property
+    def recording(self) -> bool:
+        return self.recorder is not None
+
+    def refusal(self) -> str | None:
+        """Why a recording cannot start now; None when it can."""
+        s = self.session
+        if s.model is None:
+            return "Load a checkpoint first, then record"
+        if not s.live:
+            return "Record works on a live source (a camera or a replay); export a video instead"
+        return None
+
+    def toggle(self) -> None:
+        """Stop the recording, or ask where and start one."""
+        if self.recording:
+            self.stop()
+            return
+        why = self.refusal()
+        if why is not None:
+            self._show(messages.Message(why, "info"))
+            return
+        source = self.session.source
+        assert source is not None
+        stem = Path(source.spec.partition(":")[2] or source.spec).stem or "live"
+        dialog = ExportDialog(
+            f"{stem}_recording", default_folder(self.settings), self._parent, "Record live",
+            RECORD_TEXT,
+        )  # fmt: skip
+        dialog.setObjectName("RecordDialog")
+        if dialog.exec():
+            folder = dialog.folder()
+            if self.settings is not None and Path(folder).is_dir():
+                self.settings.setValue("export/folder", folder)
+            self.start(dialog.request())
+
+    def start(self, plan: ExportPlan) -> bool:
+        """Record the live source to `plan` (checked first); False when refused."""
+        s = self.session
+        why = self.refusal()
+        if why is not None or s.model is None or s.source is None:
+            self._show(messages.Message(why or "Nothing to record", "info"))
+            return False
+        self.stop()
+        try:
+            self.recorder = LiveRecorder(ExportPlan(plan.poses_path, plan.video_path),
+                                         header_for(s.model, s.source))  # fmt: skip
+        except ExportError as exc:
+            self._show(messages.Message(f"Record: {exc}"))
+            return False
+        self._generation = s.source_generation
+        names = ", ".join(os.path.basename(p) for p in (plan.poses_path, plan.video_path) if p)
+        self._show(messages.Message(f"Recording to {names}", "info"))
+        self.sigChanged.emit(True)
+        return True
+
+    def stop(self) -> RecordingSummary | None:
+        """Finish the files; None when nothing was being recorded."""
+        recorder, self.recorder = self.recorder, None
+        if recorder is None:
+            return None
+        summary = recorder.stop()
+        self.sigChanged.emit(False)
+        self.sigStopped.emit(summary)
+        names = ", ".join(os.path.basename(p) for p in summary.written)
+        text = f"Recorded {summary.frames} frames: {names}"
+        if summary.dropped:
+            text += f" ({summary.dropped} frames the disk could not keep up with were skipped)"
+        if summary.error:
+            self._show(messages.Message(f"{text}; writing stopped: {summary.error}", "warning"))
+        else:
+            self._show(messages.Message(text, "success"))
+        return summary
+
+    def _frame_shown(self, result: FrameResult) -> None:
+        recorder = self.recorder
+        if (
+            recorder is not None
+            and result.generation == self._generation
+            and self.session.is_current(result)
+        ):
+            recorder.add(result.frame, result.poses)
