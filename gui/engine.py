@@ -24,8 +24,8 @@ from posescope.core.session_types import (
 
 if TYPE_CHECKING:
     from posescope.core.checkpoint import LoadedCheckpoint
+    from posescope.core.detection.base import Detector
     from posescope.core.identify import Identification
-    from posescope.core.person import PeopleDetector
     from posescope.core.pipeline import Estimator, PoseRunner
     from posescope.core.sources import Source
 
@@ -106,9 +106,13 @@ def build_model(
 
 
 def make_runner(
-    estimator: Estimator, settings: RunnerSettings, detector: PeopleDetector | None = None
+    estimator: Estimator, settings: RunnerSettings, detector: Detector | None = None
 ) -> PoseRunner:
-    """A fresh PoseRunner (tracker + smoother) around `estimator`."""
+    """A fresh PoseRunner (tracker + smoother) around `estimator`. The detector works in its
+    own thread (a BackgroundDetector, ended by `runner.close()`), every DETECT_EVERY frames;
+    nobody found: the whole frame is the box unless `settings.whole_frame` is off."""
+    from posescope.core.detection.background import BackgroundDetector
+    from posescope.core.detection.commands import DETECT_EVERY
     from posescope.core.person import PersonTracker
     from posescope.core.pipeline import PoseRunner
     from posescope.core.smoothing import PoseSmoother
@@ -116,17 +120,49 @@ def make_runner(
     if settings.tracker_box is not None:
         tracker = PersonTracker.fixed(settings.tracker_box)
     else:
-        tracker = PersonTracker(detector=detector)
+        tracker = PersonTracker(
+            detector=BackgroundDetector(detector) if detector is not None else None,
+            detect_every=DETECT_EVERY,
+            whole_frame=settings.whole_frame,
+        )
     smoother = PoseSmoother(
         enabled=settings.smoothing, min_cutoff=settings.smoother_args()["min_cutoff"]
     )
     return PoseRunner(estimator, tracker, smoother)
 
 
-def make_detector() -> PeopleDetector:
-    from posescope.core.person import PeopleDetector
+@dataclass
+class DetectorChoice:
+    """What `make_detector` found: the detector (None: nobody is detected: a drawn box, the
+    whole frame, `none`), what runs ('rtmdet' | 'yolox' | 'hog' | 'box' | None), and why the
+    wanted detector does not run (None: it does)."""
 
-    return PeopleDetector()
+    detector: Detector | None
+    running: str | None
+    problem: Exception | None = None
+
+
+def make_detector(settings: RunnerSettings) -> DetectorChoice:
+    """The detector `settings` ask for, from the cache or a local file; never downloads (the
+    app fetches weights in its own worker, with progress). No weights for the default: no
+    detector and the problem (the app goes on with the whole frame)."""
+    from posescope.core.detection import registry
+    from posescope.core.detection.base import DetectorError
+
+    if settings.tracker_box is not None:
+        return DetectorChoice(None, "box")
+    name = settings.detector_name
+    if name == "none":
+        return DetectorChoice(None, None)
+    if not settings.detector_explicit:
+        found = registry.open_default(download=False)
+        running = name if found.detector is not None else None
+        return DetectorChoice(found.detector, running, found.problem)
+    try:
+        detector = registry.create_detector(name, settings.detector_model, download=False)
+    except (DetectorError, ValueError, OSError) as exc:
+        return DetectorChoice(None, None, exc)
+    return DetectorChoice(detector, name)
 
 
 def open_media(spec: str) -> Source:
@@ -179,9 +215,8 @@ def export_job(
     joint_set = estimator.joint_set
     if joint_set is None:  # every pose network has one; a RootNet was refused before
         raise ValueError(f"{model.ident.title} has no joint set: not a pose network")
-    detector = None if runner_settings.tracker_box is not None else make_detector()
-    runner = make_runner(estimator, runner_settings, detector=detector)
     source = open_media(spec)
+    runner = make_runner(estimator, runner_settings, make_detector(runner_settings).detector)
     writer: OverlayVideoWriter | None = None
     frames: list[FramePoses] = []
     completed = False
@@ -211,6 +246,7 @@ def export_job(
             if not completed and request.video_path:  # no half-written video left behind
                 Path(request.video_path).unlink(missing_ok=True)
         source.close()
+        runner.close()  # its detector thread
     if should_abort():
         return {"cancelled": True}
     written: list[str] = []
