@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QSizePolicy,
     QWidget,
 )
 
@@ -57,6 +58,10 @@ class DetectorForm:
         self.session = session
         self.combo = QComboBox()
         self.combo.setObjectName("DetectorChoice")
+        self.combo.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
+        self.combo.setMinimumContentsLength(14)
         for key, label in CHOICES:
             self.combo.addItem(label, key)
         self.combo.setToolTip(
@@ -67,6 +72,7 @@ class DetectorForm:
 
         self.file_label = QLabel("")
         self.file_label.setObjectName("Dim")
+        self.file_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.choose = QPushButton("Model file…")
         self.choose.setObjectName("LinkButton")
         self.choose.setToolTip("A local ONNX file of this detector (like --detector-model FILE)")

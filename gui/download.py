@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QProgressBar, QPushBu
 
 from posescope.core.session import Session
 from posescope.core.session_people import Download
+from posescope.gui.people_messages import DETECTOR_TITLES
 from posescope.gui.threads import WorkerBase
 
 PROGRESS_EVERY_S = 0.1  # progress signals at most this often (a 4 MB file is 64 chunks)
@@ -37,12 +38,6 @@ class DownloadWorker(WorkerBase):
                 self.sigProgress.emit(self.name, done, total)
 
         return str(ensure_weights(self.name, progress=progress, cancel=self.aborted))
-
-
-def _title(name: str) -> str:
-    from posescope.core.detection.weights import info
-
-    return info(name).short
 
 
 class DownloadBar(QFrame):
@@ -76,7 +71,7 @@ class DownloadBar(QFrame):
         self.hide()
 
     def show_download(self, d: Download) -> None:
-        title = _title(d.name)
+        title = DETECTOR_TITLES.get(d.name, d.name)
         mb = f"{d.done / 1e6:.1f}" + (f" / {d.total / 1e6:.1f} MB" if d.total else " MB")
         if d.state == "running":
             self._hide_timer.stop()

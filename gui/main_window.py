@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMenu,
     QMessageBox,
+    QSizePolicy,
     QSplitter,
     QTabWidget,
     QVBoxLayout,
@@ -106,6 +107,7 @@ class MainWindow(QMainWindow):
         vb.setSpacing(0)
         header, self._video_header, self.source_label = view_header("Video", "no source")
         hl = self._video_header
+        self.source_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         fit = tool_button("Fit", "Show the whole frame")
         fit.clicked.connect(self.video_view.fit)
         hl.addWidget(fit)

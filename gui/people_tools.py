@@ -45,11 +45,12 @@ class PeopleTools:
         self.settings_dock = settings_dock
         self.settings_panel = settings_panel
 
-        self.draw_button = tool_button("▭ Draw a person box", DRAW_TIP)
+        self.draw_button = tool_button("▭ Box", DRAW_TIP)
         self.draw_button.setObjectName("DrawBoxTool")
+        self.draw_button.setAccessibleName("Draw a person box")
         self.draw_button.setCheckable(True)
         self.draw_button.toggled.connect(self.set_drawing)
-        self.undo_button = tool_button("↶ Undo", "Undo the last person box edit (Ctrl+Z)")
+        self.undo_button = tool_button("↶", "Undo the last person box edit (Ctrl+Z)")
         self.undo_button.clicked.connect(session.people.history.undo)
         header.insertWidget(max(0, header.count() - 1), self.draw_button)
         header.insertWidget(max(0, header.count() - 1), self.undo_button)
