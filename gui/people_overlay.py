@@ -4,7 +4,7 @@ out (draw a box, choose a detector), and the legend of the scores over each box.
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QBoxLayout, QFrame, QLabel, QPushButton, QVBoxLayout, QWidget
 
 SCORE_LEGEND = "det: person detector confidence  ·  pose: pose network confidence (heatmap peak)"
 SCORE_TIP = (
@@ -14,9 +14,9 @@ SCORE_TIP = (
 )
 NOBODY_TEXT = {
     "nobody": ("Nobody found in this frame", "No person box: no pose."),
-    "whole_frame": (
-        "Nobody found: the pose is on the whole frame",
-        "The detector found no one, so the whole frame is the person box.",
+    "whole_frame": (  # a pose is shown: a smaller card, its detail in the tooltip
+        "Nobody found: pose on the whole frame",
+        "",
     ),
 }
 
@@ -36,12 +36,13 @@ class NobodyFound(QFrame):
         v.setSpacing(4)
         self.title = QLabel("")
         self.title.setObjectName("NobodyTitle")
+        self.title.setWordWrap(True)
         self.detail = QLabel("")
         self.detail.setObjectName("NobodyDetail")
         self.detail.setWordWrap(True)
         v.addWidget(self.title)
         v.addWidget(self.detail)
-        row = QHBoxLayout()
+        self.row = row = QBoxLayout(QBoxLayout.Direction.LeftToRight)
         row.setSpacing(8)
         self.draw_button = QPushButton("Draw a person box")
         self.draw_button.setObjectName("BannerAction")
@@ -67,6 +68,13 @@ class NobodyFound(QFrame):
         title, detail = NOBODY_TEXT[state]
         self.title.setText(title)
         self.detail.setText(detail)
+        self.detail.setVisible(bool(detail))
+        self.setProperty("compact", not detail)
+        self.setToolTip(
+            "" if detail else "The detector found no one, so the whole frame is the person box"
+        )
+        self.style().unpolish(self)
+        self.style().polish(self)
         self.adjustSize()
         self.place()
         self.show()
@@ -76,10 +84,15 @@ class NobodyFound(QFrame):
         parent = self.parentWidget()
         if parent is None:
             return
-        width = min(460, max(200, parent.width() - 24))
+        width = max(120, min(480, parent.width() - 16))
+        narrow = width < 340  # a portrait video in a small window: the buttons one above the other
+        self.row.setDirection(
+            QBoxLayout.Direction.TopToBottom if narrow else QBoxLayout.Direction.LeftToRight
+        )
         self.setFixedWidth(width)
-        self.adjustSize()
-        self.move((parent.width() - width) // 2, 12)
+        self.setFixedHeight(self.heightForWidth(width) if self.hasHeightForWidth() else
+                            self.sizeHint().height())  # fmt: skip
+        self.move((parent.width() - width) // 2, 8)
 
 
 def score_label(track_id: int, det: float, pose: float) -> str:

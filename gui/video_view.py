@@ -132,6 +132,7 @@ class VideoView(QWidget):
         self.nobody = NobodyFound(self.graphics)
         self.legend = QLabel(SCORE_LEGEND, self.graphics)
         self.legend.setObjectName("ScoreLegend")
+        self.legend.setWordWrap(True)
         self.legend.setToolTip(SCORE_TIP)
         self.legend.hide()
 
@@ -413,8 +414,10 @@ class VideoView(QWidget):
         )
 
     def _place_legend(self) -> None:
-        self.legend.adjustSize()
         r = self.graphics.rect()
+        natural = self.legend.fontMetrics().horizontalAdvance(self.legend.text()) + 16
+        self.legend.setFixedWidth(max(60, min(natural, r.width() - 16)))
+        self.legend.setFixedHeight(self.legend.heightForWidth(self.legend.width()))
         self.legend.move(8, max(0, r.height() - self.legend.height() - 6))
 
     def id_texts(self) -> list[str]:

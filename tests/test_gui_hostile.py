@@ -26,7 +26,7 @@ pytestmark = pytest.mark.gui
 
 def test_hostile_files_dropped_keep_the_model(qtbot, window, ckpt_files, tmp_path) -> None:
     wait_model(qtbot, window, [ckpt_files["xs"]])
-    model = window.model
+    model = window.session.model
     problems: list[str] = []
     window.sigProblem.connect(lambda level, text: problems.append(text))
     os.mkfifo(tmp_path / "pipe.pth")
@@ -49,7 +49,7 @@ def test_hostile_files_dropped_keep_the_model(qtbot, window, ckpt_files, tmp_pat
         assert any(f.name in e and why in e for e in errors), (f.name, why, errors)
     for text in problems + [m.label.text() for m in window.banner._messages]:
         assert "\x1b" not in text and "\n" not in text and "\r" not in text, text
-    assert window.model is model and window.arch_panel.variant() == "XS"
+    assert window.session.model is model and window.arch_panel.variant() == "XS"
 
 
 def test_panel_shows_names_from_the_file_escaped(qtbot, window, ckpt_files, tmp_path) -> None:
