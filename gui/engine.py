@@ -7,6 +7,7 @@ modules are imported where they are used, so the window opens fast and without t
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
@@ -114,7 +115,6 @@ def make_runner(
     from posescope.core.detection.background import BackgroundDetector
     from posescope.core.detection.commands import DETECT_EVERY
     from posescope.core.person import PersonTracker
-    from posescope.core.pipeline import PoseRunner
     from posescope.core.smoothing import PoseSmoother
 
     if settings.tracker_box is not None:
@@ -128,7 +128,47 @@ def make_runner(
     smoother = PoseSmoother(
         enabled=settings.smoothing, min_cutoff=settings.smoother_args()["min_cutoff"]
     )
-    return PoseRunner(estimator, tracker, smoother)
+    return _app_runner()(estimator, tracker, smoother)
+
+
+FAR_SEEK = 8  # frames: a seek farther than this (or back) looks at the frame afresh
+
+
+@functools.cache
+def _app_runner() -> type[PoseRunner]:
+    from posescope.core.pipeline import PoseRunner
+
+    class AppRunner(PoseRunner):
+        """A PoseRunner whose first frame after a seek (`reset`) is detected in the calling
+        thread before its poses, so a frame looked at after a seek shows the people found on
+        it, not boxes carried from another moment; a seek farther than FAR_SEEK frames (or
+        backwards, or a new source) also forgets the tracks (ids from 1). Between seeks the
+        detector works in its own thread."""
+
+        _fresh = True
+        _last: int | None = None
+
+        def reset(self) -> None:
+            super().reset()
+            self._fresh = True
+
+        def process(self, frame, prepared=None):  # type: ignore[no-untyped-def]
+            tracker = self.tracker
+            bg = tracker.background
+            if not self._fresh or bg is None:
+                self._last = frame.index
+                return super().process(frame, prepared)
+            self._fresh = False
+            last, self._last = self._last, frame.index
+            if last is None or not 0 < frame.index - last <= FAR_SEEK:
+                tracker.restart()
+            tracker.detector = bg.detector  # this round synchronously
+            try:
+                return super().process(frame, prepared)
+            finally:
+                tracker.detector = bg
+
+    return AppRunner
 
 
 @dataclass

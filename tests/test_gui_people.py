@@ -313,3 +313,34 @@ def test_gui_takes_the_detector_flags(tmp_path, double, capsys):
     q = QSettings(str(settings), QSettings.Format.IniFormat)
     assert run_gui(detector="hog", detector_model=str(double), settings=q) == 2
     assert "error: --detector: a detector model file needs" in capsys.readouterr().err
+
+
+def moving_box(i: int) -> tuple[int, int, int, int]:
+    return (40 + 20 * i, 100, 120, 260)
+
+
+@pytest.fixture(scope="module")
+def moving_video(tmp_path_factory) -> Path:
+    """24 frames, 640x480, the white "person" moving 20 px right per frame."""
+    path = tmp_path_factory.mktemp("vid") / "moving.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, (640, 480))
+    for i in range(24):
+        writer.write(frame_with_box(640, 480, moving_box(i)))
+    writer.release()
+    return path
+
+
+def test_a_frame_reached_by_a_seek_shows_the_people_found_on_it(
+    qtbot, window, ckpt_files, double, moving_video
+):
+    window.use_detector("rtmdet", str(double))
+    wait_model(qtbot, window, [ckpt_files["xs"]])
+    window.open_source(str(moving_video))
+    wait_shown(qtbot, window, 0)
+    for index in (18, 3, 12):  # far seeks, forwards and back
+        window.session.seek(index)
+        wait_shown(qtbot, window, index)
+        (person,) = window.session.shown.poses.people
+        assert person.det_score == pytest.approx(0.9, abs=1e-3), index
+        assert tuple(round(v) for v in person.bbox) == moving_box(index), index
+        assert person.track_id == 1  # a fresh look: ids from 1
