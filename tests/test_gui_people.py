@@ -344,3 +344,16 @@ def test_a_frame_reached_by_a_seek_shows_the_people_found_on_it(
         assert person.det_score == pytest.approx(0.9, abs=1e-3), index
         assert tuple(round(v) for v in person.bbox) == moving_box(index), index
         assert person.track_id == 1  # a fresh look: ids from 1
+
+
+def test_the_detector_choice_is_remembered(qsettings):
+    from posescope.core.session import Session
+    from posescope.core.session_types import RunnerSettings
+    from posescope.gui.persist import load_settings, save_settings
+
+    session = Session(runner_settings=RunnerSettings(detector="yolox", whole_frame=False))
+    save_settings(qsettings, session)
+    _, runner, _ = load_settings(qsettings)
+    assert runner.detector == "yolox" and runner.whole_frame is False
+    qsettings.setValue("settings/detector", "ssd")  # not a detector: the default
+    assert load_settings(qsettings)[1].detector is None
