@@ -127,7 +127,7 @@ class DetectorForm:
             w.blockSignals(False)
         cnn = settings.detector_name in ("rtmdet", "yolox")
         model = settings.detector_model
-        self.file_label.setText(os.path.basename(model) if model else "downloaded (cache)")
+        self.file_label.setText(os.path.basename(model) if model else "from the cache")
         self.file_label.setToolTip(model or "")
         self.file_label.setEnabled(cnn)
         self.choose.setEnabled(cnn)

@@ -120,6 +120,8 @@ def bind_people_messages(
             show(msg)
 
     def downloaded(d: Download) -> None:
+        if d.state == "running" and d.done == 0:
+            close_row()  # the download bar takes over from the "no weights" line
         msg = download_message(d, download)
         if msg is not None:
             if d.state == "done":

@@ -73,8 +73,9 @@ class NobodyFound(QFrame):
         self.setToolTip(
             "" if detail else "The detector found no one, so the whole frame is the person box"
         )
-        self.style().unpolish(self)
-        self.style().polish(self)
+        for w in (self, self.title):
+            w.style().unpolish(w)
+            w.style().polish(w)
         self.adjustSize()
         self.place()
         self.show()
