@@ -26,6 +26,7 @@ from psygnal import Signal, SignalGroup
 from posescope.core.playback import Playback, PlaybackMode
 from posescope.core.selection import Selection
 from posescope.core.session_analysis import SessionAnalysis
+from posescope.core.session_people import People
 from posescope.core.session_types import (
     BuildFailed,
     BuildRequest,
@@ -120,6 +121,8 @@ class Session(SessionAnalysis):
         self._joint_sets: dict[int, JointSet | None] = {0: None}
         self._last_error_gen = -1
         self._init_analysis()
+        # people finding: detector status, weights download, person box undo (session_people)
+        self.people = People(self)
 
     # ---------------------------------------------------------------- read-only state
 
@@ -295,7 +298,8 @@ class Session(SessionAnalysis):
             self.load(base)
 
     def set_runner_settings(self, **changes: object) -> RunnerSettings:
-        """Change smoothing / strength / use_box / box; the runner is rebuilt."""
+        """Change smoothing / strength / use_box / box / detector / detector_model /
+        whole_frame; the runner is rebuilt."""
         new = replace(self.runner_settings, **changes).validated()  # type: ignore[arg-type]
         if new.use_box and new.box is None:
             new = replace(new, box=self.default_box())
@@ -304,11 +308,7 @@ class Session(SessionAnalysis):
             return new
         self.runner_settings = new
         self.events.runner_settings_changed.emit(new)
-        if (new.smoothing, new.strength, new.tracker_box) != (
-            old.smoothing,
-            old.strength,
-            old.tracker_box,
-        ):
+        if new.runner_key() != old.runner_key():
             self._rebuild_runner()
         return new
 
@@ -340,6 +340,10 @@ class Session(SessionAnalysis):
         if new != self.display:
             self.display = new
             self.events.display_changed.emit(new)
+
+    def rebuild_runner(self) -> None:
+        """Build the runner again with the same settings (a detector's weights arrived)."""
+        self._rebuild_runner()
 
     def _rebuild_runner(self) -> None:
         if self.model is not None:

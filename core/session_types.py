@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 Box = tuple[float, float, float, float]  # x, y, w, h in image pixels
 
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda", "mps")
+DETECTOR_NAMES: tuple[str, ...] = ("rtmdet", "yolox", "hog", "none")  # registry.NAMES
+DEFAULT_DETECTOR = "rtmdet"  # weights.DEFAULT (not imported: this module stays cheap)
 FOCAL_RANGE = (100.0, 20000.0)
 
 
@@ -73,6 +75,26 @@ class RunnerSettings:
     strength: float = 0.5  # 0 (light) .. 1 (heavy)
     use_box: bool = False  # False: the people detector
     box: Box | None = None  # the drawn person box (kept while the detector is chosen)
+    # The people detector: None is the default (RTMDet-nano, forgiving: no weights, a warning
+    # and the whole frame); a name (rtmdet | yolox | hog | none) or a file is asked for.
+    detector: str | None = None
+    detector_model: str | None = None  # a local ONNX file of that detector (rtmdet | yolox)
+    whole_frame: bool = True  # nobody found: the whole frame is the person box
+
+    @property
+    def detector_name(self) -> str:
+        """The detector that is meant to run (the default's name when none is chosen)."""
+        return self.detector or DEFAULT_DETECTOR
+
+    @property
+    def detector_explicit(self) -> bool:
+        """Asked for by name or file: missing weights are an error, not a warning."""
+        return self.detector is not None or self.detector_model is not None
+
+    def runner_key(self) -> tuple[object, ...]:
+        """What a runner is built from: a change rebuilds it."""
+        people = (self.detector_name, self.detector_model, self.whole_frame)
+        return (self.smoothing, self.strength, self.tracker_box, *people)
 
     @property
     def tracker_box(self) -> Box | None:
@@ -82,6 +104,11 @@ class RunnerSettings:
     def validated(self) -> RunnerSettings:
         if not (0.0 <= float(self.strength) <= 1.0):
             raise SettingsError(f"smoothing strength {self.strength}: expected 0 to 1")
+        if self.detector is not None and self.detector not in DETECTOR_NAMES:
+            names = ", ".join(DETECTOR_NAMES)
+            raise SettingsError(f"detector {self.detector!r}: expected one of {names}")
+        if self.detector_model is not None and self.detector_name not in ("rtmdet", "yolox"):
+            raise SettingsError("a detector model file needs the rtmdet or yolox detector")
         return replace(self, box=check_box(self.box), strength=float(self.strength))
 
     def smoother_args(self) -> dict[str, float]:

@@ -39,7 +39,10 @@ class AnalysisWorker(WorkerBase):
 
     def _pass(self) -> AnalysisProgress:
         req = self.request
-        detector = None if req.settings.tracker_box is not None else engine.make_detector()
+        detector = (
+            None if req.settings.tracker_box is not None
+            else engine.make_detector(req.settings).detector
+        )  # fmt: skip
         runner = engine.make_runner(req.estimator, req.settings, detector, req.synchronous)
         source = engine.open_media(req.spec)
         last = [0.0]

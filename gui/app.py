@@ -96,10 +96,14 @@ def run_gui(
     box: tuple[float, float, float, float] | None = None,
     timeout_s: float = 180.0,
     settings: QSettings | None = None,
+    detector: str | None = None,
+    detector_model: str | os.PathLike[str] | None = None,
 ) -> int:
     """Run the desktop app; returns the exit code.
 
-    `box` (x, y, w, h) estimates in that person box instead of detecting people.
+    `box` (x, y, w, h) estimates in that person box instead of detecting people;
+    `detector` (rtmdet | yolox | hog | none) and `detector_model` (a local ONNX file of it)
+    choose how people are found (default: RTMDet-nano, the whole frame without weights).
     With `screenshot`: open `checkpoint` and `media`, show frame `frame` (default 0) with its
     pose, save a PNG of the whole window, close, and return 0, or 1 when anything failed.
     Without it: open what was given (or nothing: the window shows a drop hint) and run until
@@ -112,8 +116,19 @@ def run_gui(
         scratch = tempfile.TemporaryDirectory(prefix="posescope-screenshot-")
         settings = QSettings(str(Path(scratch.name) / "settings.ini"), QSettings.Format.IniFormat)
     try:
-        return _run_window(app, make_window(settings), checkpoint, media, frame, screenshot, box,
-                           timeout_s)  # fmt: skip
+        window = make_window(settings)
+        if detector is not None or detector_model is not None:
+            from posescope.core.session_types import SettingsError
+
+            model = str(Path(detector_model).expanduser()) if detector_model else None
+            try:
+                window.use_detector(detector, model)
+            except SettingsError as exc:
+                print(f"error: --detector: {exc}", file=sys.stderr)
+                window.shutdown()
+                window.deleteLater()
+                return 2
+        return _run_window(app, window, checkpoint, media, frame, screenshot, box, timeout_s)
     finally:
         if scratch is not None:
             scratch.cleanup()

@@ -34,11 +34,11 @@ from posescope.core.session_types import (
 )
 from posescope.gui import engine
 from posescope.gui.analysis_worker import AnalysisWorker
+from posescope.gui.download import DownloadWorker
 from posescope.gui.threads import start_worker, stop_all, stop_worker
 from posescope.gui.workers import CaptureWorker, InferenceWorker, TaskRunner
 
 if TYPE_CHECKING:  # the engine is imported where it is used, so the window opens fast
-    from posescope.core.person import PeopleDetector
     from posescope.core.pipeline import PoseRunner
     from posescope.core.sources import Source
 
@@ -64,7 +64,7 @@ class Controller(QObject):
         self.session = session
         self.clock = clock
         self.closed = False
-        self._detector: PeopleDetector | None = None  # made in the task thread, reused
+        self.download: DownloadWorker | None = None  # detector weights, with progress
         self.capture: CaptureWorker | None = None
         self._capture_thread: QThread | None = None
         self.analysis: AnalysisWorker | None = None  # the pass running now
@@ -96,6 +96,9 @@ class Controller(QObject):
         ev.speed_changed.connect(self._speed_changed)
         ev.analysis_requested.connect(self._analyse)
         ev.analysis_stopped.connect(self._stop_analysis)
+        people = session.people.events
+        people.download_requested.connect(self._start_download)
+        people.download_cancel_requested.connect(self._cancel_download)
 
     # ---------------------------------------------------------------- playback (GUI calls)
 
@@ -149,48 +152,53 @@ class Controller(QObject):
     def _build(self, request: BuildRequest) -> None:
         self.sigBusy.emit(f"Building {request.ident.title}…")
 
-        def build() -> tuple[Model, PoseRunner]:
+        def build() -> tuple[Model, PoseRunner, engine.DetectorChoice]:
             model = engine.build_model(
                 request.opened.ckpt, request.opened.ident, request.settings, request.rootnet
             )
-            runner = engine.make_runner(
-                model.estimator, request.runner, self._detector_for(request.runner)
-            )
-            return model, runner
+            choice = engine.make_detector(request.runner)  # a problem: runs without it
+            runner = engine.make_runner(model.estimator, request.runner, choice.detector)
+            return model, runner, choice
 
         self.tasks.submit(
             build,
-            on_done=partial(self._built, request.generation),
+            on_done=partial(self._built, request.generation, request.runner),
             on_error=partial(self._build_failed, request),
         )
 
-    def _built(self, generation: int, built: tuple[Model, PoseRunner]) -> None:
-        model, runner = built
-        if not self.closed and self.session.model_built(generation, model):
-            self.session.install_runner(generation, runner)
+    def _built(self, generation: int, settings: RunnerSettings, built: tuple) -> None:
+        model, runner, choice = built
+        if self.closed or not self.session.model_built(generation, model):
+            runner.close()
+        elif self.session.install_runner(generation, runner):
+            self.session.people.detector_ready(settings, choice.running, choice.problem)
+        else:
+            runner.close()
 
     def _build_failed(self, request: BuildRequest, exc: BaseException) -> None:
         if not self.closed:
             error = exc if isinstance(exc, Exception) else RuntimeError(str(exc))
             self.session.model_failed(request.generation, request.opened, error)
 
-    def _detector_for(self, settings: RunnerSettings) -> PeopleDetector | None:
-        """The shared people detector (task thread only); None when a box is used."""
-        if settings.tracker_box is not None:
-            return None
-        if self._detector is None:
-            self._detector = engine.make_detector()
-        return self._detector
-
     def _make_runner(self, request: RunnerRequest) -> None:
-        def make() -> PoseRunner:
-            return engine.make_runner(
-                request.estimator, request.settings, self._detector_for(request.settings)
-            )
+        settings = request.settings
 
-        def done(runner: PoseRunner) -> None:
-            if not self.closed:
-                self.session.install_runner(request.model_generation, runner)
+        def make() -> tuple[PoseRunner | None, engine.DetectorChoice]:
+            choice = engine.make_detector(settings)
+            if choice.problem is not None and settings.detector_explicit:
+                return None, choice  # asked for by name: the running runner is kept
+            return engine.make_runner(request.estimator, settings, choice.detector), choice
+
+        def done(made: tuple[PoseRunner | None, engine.DetectorChoice]) -> None:
+            runner, choice = made
+            people = self.session.people
+            if runner is None:
+                if not self.closed and choice.problem is not None:
+                    people.detector_failed(settings, choice.problem)
+            elif self.closed or not self.session.install_runner(request.model_generation, runner):
+                runner.close()
+            else:
+                people.detector_ready(settings, choice.running, choice.problem)
 
         self.tasks.submit(make, on_done=done, on_error=self._runner_failed)
 
@@ -291,6 +299,40 @@ class Controller(QObject):
             error = exc if isinstance(exc, Exception) else RuntimeError(str(exc))
             self.session.analysis_failed(key, error)
 
+    # ---------------------------------------------------------------- detector weights
+
+    def _start_download(self, name: str) -> None:
+        """Fetch a detector's weights in their own thread (progress, cancel: people.*)."""
+        if self.closed or self.download is not None:
+            return
+        worker = DownloadWorker(name)
+        worker.sigProgress.connect(self._download_progress)
+        worker.returned.connect(self._download_done)
+        worker.errored.connect(self._download_failed)
+        self.download = worker
+        start_worker(worker, "posescope-download")
+
+    @Slot(str, object, object)
+    def _download_progress(self, name: str, done: object, total: object) -> None:
+        self.session.people.download_progress(name, int(done), total)  # type: ignore[arg-type]
+
+    @Slot(object)
+    def _download_done(self, _path: object) -> None:
+        worker, self.download = self.download, None
+        if worker is not None and not self.closed:
+            self.session.people.download_finished(worker.name)
+
+    @Slot(object)
+    def _download_failed(self, exc: BaseException) -> None:
+        worker, self.download = self.download, None
+        if worker is not None and not self.closed:
+            error = exc if isinstance(exc, Exception) else RuntimeError(str(exc))
+            self.session.people.download_failed(worker.name, error, worker.aborted())
+
+    def _cancel_download(self) -> None:
+        if self.download is not None:
+            self.download.stop()
+
     # ---------------------------------------------------------------- cameras
 
     def find_cameras(self) -> None:
@@ -322,6 +364,8 @@ class Controller(QObject):
         if self.capture is not None:
             self.capture.stop()
         self._stop_analysis()
+        if self.download is not None:
+            self.download.stop()  # the next chunk sees it (a socket read: seconds at most)
         self.inference.stop()
         self.tasks.stop(max(0.05, deadline - time.perf_counter()))
         ok = stop_all(max(0.05, deadline - time.perf_counter()))

@@ -7,8 +7,10 @@ modules are imported where they are used, so the window opens fast and without t
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,8 +26,8 @@ from posescope.core.session_types import (
 
 if TYPE_CHECKING:
     from posescope.core.checkpoint import LoadedCheckpoint
+    from posescope.core.detection.base import Detector
     from posescope.core.identify import Identification
-    from posescope.core.person import PeopleDetector
     from posescope.core.pipeline import Estimator, PoseRunner
     from posescope.core.sources import Source
 
@@ -108,32 +110,110 @@ def build_model(
 def make_runner(
     estimator: Estimator,
     settings: RunnerSettings,
-    detector: PeopleDetector | None = None,
+    detector: Detector | None = None,
     synchronous: bool = False,
 ) -> PoseRunner:
-    """A fresh PoseRunner (tracker + smoother) around `estimator`. `synchronous`: people are
-    detected in the caller's thread on the frame being estimated (the analysis pass, whose
-    results must not depend on timing); the HOG detector always is. A detector with a
-    background mode must honour it."""
-    del synchronous  # every detector made here detects synchronously
+    """A fresh PoseRunner (tracker + smoother) around `estimator`. The detector works in its
+    own thread (a BackgroundDetector, ended by `runner.close()`), every DETECT_EVERY frames;
+    `synchronous`: it detects in the calling thread on the frame being estimated instead (the
+    analysis pass, whose results must not depend on timing). Nobody found: the whole frame is
+    the box unless `settings.whole_frame` is off."""
+    from posescope.core.detection.background import BackgroundDetector
+    from posescope.core.detection.commands import DETECT_EVERY
     from posescope.core.person import PersonTracker
-    from posescope.core.pipeline import PoseRunner
     from posescope.core.smoothing import PoseSmoother
 
     if settings.tracker_box is not None:
         tracker = PersonTracker.fixed(settings.tracker_box)
     else:
-        tracker = PersonTracker(detector=detector)
+        in_thread = detector is not None and not synchronous
+        tracker = PersonTracker(
+            detector=BackgroundDetector(detector) if in_thread else detector,
+            detect_every=DETECT_EVERY,
+            whole_frame=settings.whole_frame,
+        )
     smoother = PoseSmoother(
         enabled=settings.smoothing, min_cutoff=settings.smoother_args()["min_cutoff"]
     )
-    return PoseRunner(estimator, tracker, smoother)
+    if synchronous:  # frames in order from the first: no seeks to look at afresh
+        from posescope.core.pipeline import PoseRunner
+
+        return PoseRunner(estimator, tracker, smoother)
+    return _app_runner()(estimator, tracker, smoother)
 
 
-def make_detector() -> PeopleDetector:
-    from posescope.core.person import PeopleDetector
+FAR_SEEK = 8  # frames: a seek farther than this (or back) looks at the frame afresh
 
-    return PeopleDetector()
+
+@functools.cache
+def _app_runner() -> type[PoseRunner]:
+    from posescope.core.pipeline import PoseRunner
+
+    class AppRunner(PoseRunner):
+        """A PoseRunner whose first frame after a seek (`reset`) is detected in the calling
+        thread before its poses, so a frame looked at after a seek shows the people found on
+        it, not boxes carried from another moment; a seek farther than FAR_SEEK frames (or
+        backwards, or a new source) also forgets the tracks (ids from 1). Between seeks the
+        detector works in its own thread."""
+
+        _fresh = True
+        _last: int | None = None
+
+        def reset(self) -> None:
+            super().reset()
+            self._fresh = True
+
+        def process(self, frame, prepared=None):  # type: ignore[no-untyped-def]
+            tracker = self.tracker
+            bg = tracker.background
+            if not self._fresh or bg is None:
+                self._last = frame.index
+                return super().process(frame, prepared)
+            self._fresh = False
+            last, self._last = self._last, frame.index
+            if last is None or not 0 < frame.index - last <= FAR_SEEK:
+                tracker.restart()
+            tracker.detector = bg.detector  # this round synchronously
+            try:
+                return super().process(frame, prepared)
+            finally:
+                tracker.detector = bg
+
+    return AppRunner
+
+
+@dataclass
+class DetectorChoice:
+    """What `make_detector` found: the detector (None: nobody is detected: a drawn box, the
+    whole frame, `none`), what runs ('rtmdet' | 'yolox' | 'hog' | 'box' | None), and why the
+    wanted detector does not run (None: it does)."""
+
+    detector: Detector | None
+    running: str | None
+    problem: Exception | None = None
+
+
+def make_detector(settings: RunnerSettings) -> DetectorChoice:
+    """The detector `settings` ask for, from the cache or a local file; never downloads (the
+    app fetches weights in its own worker, with progress). No weights for the default: no
+    detector and the problem (the app goes on with the whole frame)."""
+    from posescope.core.detection import registry
+    from posescope.core.detection.base import DetectorError
+
+    if settings.tracker_box is not None:
+        return DetectorChoice(None, "box")
+    name = settings.detector_name
+    if name == "none":
+        return DetectorChoice(None, None)
+    if not settings.detector_explicit:
+        found = registry.open_default(download=False)
+        running = name if found.detector is not None else None
+        return DetectorChoice(found.detector, running, found.problem)
+    try:
+        detector = registry.create_detector(name, settings.detector_model, download=False)
+    except (DetectorError, ValueError, OSError) as exc:
+        return DetectorChoice(None, None, exc)
+    return DetectorChoice(detector, name)
 
 
 def open_media(spec: str) -> Source:

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMenu,
     QMessageBox,
+    QSizePolicy,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -39,6 +40,7 @@ from posescope.gui.chrome import tool_button, view_header
 from posescope.gui.controller import Controller
 from posescope.gui.export_dialog import ExportController, Exports
 from posescope.gui.joints_panel import JointsPanel
+from posescope.gui.people_tools import PeopleTools
 from posescope.gui.persist import load_settings, save_settings
 from posescope.gui.ratio_splitter import RatioSplitter
 from posescope.gui.recent import CameraMenu, RecentFiles
@@ -115,7 +117,9 @@ class MainWindow(QMainWindow):
         vb = QVBoxLayout(video_box)
         vb.setContentsMargins(0, 0, 0, 0)
         vb.setSpacing(0)
-        header, hl, self.source_label = view_header("Video", "no source")
+        header, self._video_header, self.source_label = view_header("Video", "no source")
+        hl = self._video_header
+        self.source_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         fit = tool_button("Fit", "Show the whole frame")
         fit.clicked.connect(self.video_view.fit)
         hl.addWidget(fit)
@@ -153,6 +157,11 @@ class MainWindow(QMainWindow):
         self.resizeDocks([self.arch_dock], [400], Qt.Orientation.Horizontal)
         self.statusBar().setSizeGripEnabled(False)
         self.statusBar().addPermanentWidget(self.status, 1)
+        self.people_tools = PeopleTools(
+            self, session, self.video_view, self._video_header, self.settings_dock,
+            self.settings_panel, lambda m: self.show_message(m.text, m.level, m.actions, m.details),
+        )  # fmt: skip
+        cl.insertWidget(1, self.people_tools.download_bar)  # under the banner
 
     def _dock(self, title: str, name: str, widget: QWidget) -> QDockWidget:
         dock = QDockWidget(title, self)
@@ -187,6 +196,8 @@ class MainWindow(QMainWindow):
         )
         file_menu.addSeparator()
         self._action(file_menu, "Quit", self.close, keys.Quit)
+
+        self.people_tools.add_menu(mb.addMenu("&Edit"))
 
         play = mb.addMenu("&Playback")
         self._action(play, "Play / pause", c.toggle_play, "Space")
@@ -328,6 +339,11 @@ class MainWindow(QMainWindow):
     def use_person_box(self, box: Sequence[float]) -> None:
         """Estimate in this box (image pixels, x, y, w, h) instead of detecting people."""
         self.session.use_person_box(box)
+
+    def use_detector(self, name: str | None, model: str | None = None) -> None:
+        """Find people with this detector (rtmdet | yolox | hog | none; None: the default)
+        and optionally a local ONNX file of it; raises SettingsError for a bad pair."""
+        self.session.people.choose_detector(name, model)
 
     def play(self) -> None:
         self.controller.play()

@@ -1,6 +1,7 @@
 """The settings the window remembers between runs (QSettings), read into and out of a session.
 
-A person box belongs to one video, so it is never remembered: the app starts with the detector.
+A person box belongs to one video, so it is never remembered: the app starts with the detector
+(the one chosen last; a local model file is not remembered).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from PySide6.QtCore import QSettings
 
 from posescope.core.session import Session
 from posescope.core.session_types import (
+    DETECTOR_NAMES,
     DEVICES,
     DisplaySettings,
     ModelSettings,
@@ -21,7 +23,7 @@ from posescope.core.session_types import (
 log = logging.getLogger(__name__)
 
 MODEL_KEYS = ("device", "fp16", "flip", "compile", "focal")
-RUNNER_KEYS = ("smoothing", "strength")
+RUNNER_KEYS = ("smoothing", "strength", "whole_frame")
 DISPLAY_KEYS = ("show_labels", "show_boxes")
 
 
@@ -48,6 +50,9 @@ def load_settings(q: QSettings) -> tuple[ModelSettings, RunnerSettings, DisplayS
     except SettingsError:
         model = m
     runner = RunnerSettings(**{k: _get(q, k, getattr(r, k)) for k in RUNNER_KEYS})  # type: ignore[arg-type]
+    detector = str(_get(q, "detector", ""))  # "" is the default detector
+    if detector in DETECTOR_NAMES:
+        runner = RunnerSettings(**{**runner.__dict__, "detector": detector})
     try:
         runner = runner.validated()
     except SettingsError:
@@ -63,3 +68,4 @@ def save_settings(q: QSettings, session: Session) -> None:
         q.setValue(f"settings/{key}", getattr(session.runner_settings, key))
     for key in DISPLAY_KEYS:
         q.setValue(f"settings/{key}", getattr(session.display, key))
+    q.setValue("settings/detector", session.runner_settings.detector or "")

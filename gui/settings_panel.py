@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 
 from posescope.core.session import Session
 from posescope.core.session_types import DisplaySettings, ModelSettings, RunnerSettings
+from posescope.gui.detector_form import DetectorForm
 
 DEVICES: tuple[tuple[str, str], ...] = (
     ("auto", "Auto"),
@@ -118,6 +119,7 @@ class SettingsPanel(QScrollArea):
         self.reset_box.setObjectName("LinkButton")
         self.reset_box.clicked.connect(session.reset_box)
         form.addRow(self.reset_box)
+        self.detector_form = DetectorForm(session, form)
         v.addWidget(people)
 
         # -- smoothing

@@ -17,10 +17,12 @@ from PySide6.QtGui import QColor, QFont, QPen
 from PySide6.QtWidgets import QGraphicsRectItem, QLabel, QVBoxLayout, QWidget
 
 from posescope.core.session import Session
+from posescope.core.session_people import people_state
 from posescope.core.session_types import DisplaySettings, FrameResult, RunnerSettings
 from posescope.core.types import Frame, FramePoses
 from posescope.core.variants import JointSet
 from posescope.gui import colors
+from posescope.gui.people_overlay import SCORE_LEGEND, SCORE_TIP, NobodyFound, score_label
 
 Box = tuple[float, float, float, float]
 
@@ -43,6 +45,7 @@ class _FrameViewBox(pg.ViewBox):
     def __init__(self) -> None:
         super().__init__(invertY=True, lockAspect=True, enableMenu=False)
         self.draw_enabled = False
+        self.draw_tool = False  # "Draw a person box" is on: a plain left-drag draws too
         self._rubber = QGraphicsRectItem()
         pen = QPen(QColor(*colors.BOX_RGB))
         pen.setCosmetic(True)
@@ -62,7 +65,7 @@ class _FrameViewBox(pg.ViewBox):
             super().mouseClickEvent(ev)
 
     def mouseDragEvent(self, ev, axis=None) -> None:
-        shift = bool(ev.modifiers() & Qt.KeyboardModifier.ShiftModifier)
+        shift = bool(ev.modifiers() & Qt.KeyboardModifier.ShiftModifier) or self.draw_tool
         if not (self.draw_enabled and shift and ev.button() == Qt.MouseButton.LeftButton):
             super().mouseDragEvent(ev, axis)
             return
@@ -139,6 +142,14 @@ class VideoView(QWidget):
             "<div style='margin-top:6px'>then a video, an image, a folder, "
             "or pick a camera from the File menu</div>"
         )
+
+        # people: "nobody found" with the ways out, and what the scores over a box mean
+        self.nobody = NobodyFound(self.graphics)
+        self.legend = QLabel(SCORE_LEGEND, self.graphics)
+        self.legend.setObjectName("ScoreLegend")
+        self.legend.setWordWrap(True)
+        self.legend.setToolTip(SCORE_TIP)
+        self.legend.hide()
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -265,6 +276,10 @@ class VideoView(QWidget):
 
         session.events.frame_shown.connect(shown)
         session.selection.events.selected.connect(self.set_selected)
+        session.events.frame_shown.connect(
+            lambda result: self.nobody.show_state(people_state(result, session.runner_settings))
+        )
+        session.events.source_changed.connect(lambda _info: self.nobody.show_state("found"))
 
     def set_selected(self, track_id: int | None) -> None:
         """Outline this person's box (None: nobody)."""
@@ -284,6 +299,9 @@ class VideoView(QWidget):
         self.set_box_drawing(settings.use_box)
         if settings.box is not None and settings.box != self.box():
             self.set_box(settings.box)
+        elif settings.box is None and self.roi is not None:  # undone back to no box
+            self.viewbox.removeItem(self.roi)
+            self.roi = None
 
     def grab_image(self):
         """The view as it is on screen (QPixmap)."""
@@ -359,9 +377,13 @@ class VideoView(QWidget):
         shown = people if self._show_boxes else []
         texts = []
         for p in shown:
-            score = f"  {p.score:.2f}" if np.isfinite(p.score) else ""
-            texts.append((f" #{p.track_id}{score} ", float(p.bbox[0]), float(p.bbox[1])))
+            label = score_label(p.track_id, float(p.det_score), float(p.score))
+            texts.append((label, float(p.bbox[0]), float(p.bbox[1])))
         self._show_texts(self._id_items, texts, self._new_id_item)
+        scored = any(np.isfinite(p.score) or np.isfinite(p.det_score) for p in shown)
+        self.legend.setVisible(scored)
+        if scored:
+            self._place_legend()
 
     def _update_labels(self, people: list) -> None:
         js = self.joint_set
@@ -403,6 +425,7 @@ class VideoView(QWidget):
         font.setPointSize(10)
         item.setFont(font)
         item.setZValue(12)
+        item.setToolTip(SCORE_TIP)
         return item
 
     @staticmethod
@@ -425,6 +448,20 @@ class VideoView(QWidget):
             int(r.x() + (r.width() - w) / 2), int(r.y() + (r.height() - h) / 2), int(w), int(h)
         )
 
+    def _place_legend(self) -> None:
+        r = self.graphics.rect()
+        natural = self.legend.fontMetrics().horizontalAdvance(self.legend.text()) + 16
+        self.legend.setFixedWidth(max(60, min(natural, r.width() - 16)))
+        self.legend.setFixedHeight(self.legend.heightForWidth(self.legend.width()))
+        self.legend.move(8, max(0, r.height() - self.legend.height() - 6))
+
+    def id_texts(self) -> list[str]:
+        """The labels over the boxes shown now (for tests)."""
+        return [item.toPlainText() for item in self._id_items if item.isVisible()]
+
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
         self._place_hint()
+        self._place_legend()
+        if self.nobody.isVisible():
+            self.nobody.place()

@@ -247,8 +247,13 @@ class InferenceWorker(WorkerBase):
             self._cond.notify()
 
     def set_runner(self, runner: FrameProcessor | None, generation: int) -> None:
-        """Use `runner` from the next request on (None: frames pass through without poses)."""
+        """Use `runner` from the next request on (None: frames pass through without poses).
+        The runner it replaces is closed in the worker's thread (its detector thread ends)."""
         with self._cond:
+            old = self._state.runner
+            if old is not None and old is not runner:
+                self._state.closing.append(old)  # type: ignore[arg-type]
+                self._cond.notify()
             self._state.runner = runner
             self._state.runner_generation = generation
 
@@ -304,6 +309,9 @@ class InferenceWorker(WorkerBase):
                 if self.aborted() and self._state.source is not None:
                     closing.append(self._state.source)
                     self._state.source = None
+                if self.aborted() and self._state.runner is not None:
+                    closing.append(self._state.runner)  # type: ignore[arg-type]
+                    self._state.runner = None
                 request = None if self.aborted() else self._state.pending
                 self._state.pending = None
                 source = self._state.source

@@ -50,7 +50,10 @@ def test_video_view_overlay_and_shift_drag_box(qtbot, app) -> None:
     assert view.overlay_points().shape == (2 * H36M.num, 2)
     assert not view.hint_visible()
     ids = [item.toPlainText() for item in view._id_items if item.isVisible()]
-    assert ids == [" #1  0.80 ", " #2  0.80 "]  # the person id and its score, by its box
+    # the person id and its pose score, labelled (no detector score here), by its box
+    assert ids == [" #1  pose 0.80 ", " #2  pose 0.80 "]
+    assert view.legend.isVisible() and view.legend.text().startswith("det: person detector")
+    assert "detector's confidence" in view._id_items[0].toolTip()
     view.set_show_labels(True)
     assert sum(item.isVisible() for item in view._label_items) == 2 * H36M.num
     view.set_frame(Frame(image, 4, 0.2), _poses(4, 1, np.random.default_rng(2)))
