@@ -19,6 +19,7 @@ import zipfile
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 from PySide6.QtCore import QTimer
 from PySide6.QtGui import QKeySequence
@@ -330,20 +331,55 @@ def moving_video(tmp_path_factory) -> Path:
     return path
 
 
-def test_a_frame_reached_by_a_seek_shows_the_people_found_on_it(
+def test_a_frame_looked_at_after_a_seek_shows_the_people_found_on_it(
+    tmp_path, double, moving_video
+):
+    """A frame computed on demand after a seek (a preview ahead of the analysis pass, or a
+    live look) is detected before its poses: the box is the one found on that frame, not one
+    carried from another moment, and a far seek starts ids at 1."""
+    from posescope.core.detection import registry
+    from posescope.core.session_types import RunnerSettings
+    from posescope.core.sources import open_source
+    from posescope.gui import engine
+    from tests.test_pipeline import estimator_for
+
+    detector = registry.create_detector("rtmdet", model_path=str(double), download=False)
+    runner = engine.make_runner(estimator_for(tmp_path), RunnerSettings(), detector)
+    try:
+        with open_source(moving_video) as src:
+            runner.process(src.get(0))
+            for index in (18, 3, 12):  # far seeks, forwards and back
+                runner.reset()  # what the inference worker does on a seek
+                (person,) = runner.process(src.get(index)).people
+                assert person.det_score == pytest.approx(0.9, abs=1e-3), index
+                assert tuple(round(v) for v in person.bbox) == moving_box(index), index
+                assert person.track_id == 1  # a fresh look: ids from 1
+    finally:
+        runner.close()
+
+
+def test_a_seek_in_the_window_shows_the_analysed_poses(
     qtbot, window, ckpt_files, double, moving_video
 ):
+    """With the CNN detector, a frame reached by a seek shows the analysis pass's poses for it
+    (the same whichever way it is reached), found by the detector."""
     window.use_detector("rtmdet", str(double))
     wait_model(qtbot, window, [ckpt_files["xs"]])
     window.open_source(str(moving_video))
     wait_shown(qtbot, window, 0)
-    for index in (18, 3, 12):  # far seeks, forwards and back
+    qtbot.waitUntil(
+        lambda: window.session.analysis is not None and window.session.analysis.finished,
+        timeout=60000,
+    )
+    for index in (18, 3, 12):
         window.session.seek(index)
         wait_shown(qtbot, window, index)
-        (person,) = window.session.shown.poses.people
-        assert person.det_score == pytest.approx(0.9, abs=1e-3), index
-        assert tuple(round(v) for v in person.bbox) == moving_box(index), index
-        assert person.track_id == 1  # a fresh look: ids from 1
+        shown = window.session.shown.poses.people
+        cached = window.session.analysed_poses(index).people
+        assert [p.track_id for p in shown] == [p.track_id for p in cached]
+        for a, b in zip(shown, cached, strict=True):
+            np.testing.assert_array_equal(a.keypoints_2d, b.keypoints_2d)
+        assert any(p.det_score == pytest.approx(0.9, abs=1e-3) for p in shown), index
 
 
 def test_the_detector_choice_is_remembered(qsettings):
