@@ -26,8 +26,6 @@ from test_gui_support import (  # noqa: F401 (fixtures)
     window,
 )
 
-from tests.media_files import SPORTS2D
-
 pytestmark = pytest.mark.gui
 
 
@@ -106,9 +104,7 @@ def test_live_replay_shows_only_the_newest_frames(qtbot, window, ckpt_files) -> 
     wait_model(qtbot, window, [ckpt_files["xs"]])
     results: list = []
     window.sigFrameShown.connect(results.append)
-    # The Sports2D clip (7.7 s at 30 fps) lasts long enough for six poses on a busy machine;
-    # the 1.7 s Pose2Sim clip could end first.
-    window.open_source(f"replay:{SPORTS2D}")
+    window.open_source(f"replay:{VIDEO}")
     qtbot.waitUntil(lambda: len([r for r in results if r.poses is not None]) >= 6, timeout=30000)
     assert window.session.live and window.timeline.live
     indices = [r.frame.index for r in results]
