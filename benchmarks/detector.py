@@ -241,6 +241,7 @@ def main() -> int:
         for label, tracker in configs.items():
             bbox = tuple(subject_box(0)) if tracker is None else None
             e2e = end_to_end(est, str(POSE2SIM), bbox, args.frames, tracker=tracker)
+            e2e["video"] = str(POSE2SIM.relative_to(ROOT))  # the same file on every clone
             result["end_to_end"][label] = e2e
             d = e2e["detector"]
             print(f"  {label:<34} {e2e['fps']:>6.1f} {e2e['paired_ratio']:>20.2f} "
