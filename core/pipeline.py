@@ -13,7 +13,7 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from posescope.core.person import PersonTracker
     from posescope.core.smoothing import PoseSmoother
     from posescope.core.sources import Source
+    from posescope.core.variants import JointSet
 
 Box = tuple[float, float, float, float]
 
@@ -157,9 +158,10 @@ class Estimator:
         self.ident = ident
         self.config = config
         self.arch = model.arch
-        self.joint_set = ident.joint_set
+        joint_set = ident.joint_set
+        assert joint_set is not None
+        self.joint_set: JointSet = joint_set
         self.rootnet: RootDepthModel | None = None
-        assert self.joint_set is not None
         flips = np.arange(self.arch.joint_num)
         for a, b in self.joint_set.flip_pairs:
             flips[a], flips[b] = b, a
@@ -328,7 +330,7 @@ def prefetch(
     end: int | None = None,
     depth: int = 3,
     prepare: Callable[[Frame], Any] | None = None,
-) -> Iterator[tuple[Frame, float, Any]]:
+) -> Generator[tuple[Frame, float, Any], None, None]:
     """Frames [start, end) of a source, decoded in a background thread while the caller runs
     the model (OpenCV releases the GIL while decoding and warping).
 
@@ -455,7 +457,7 @@ class PoseRunner:
 
     def stream(
         self, items: Iterable[tuple[Frame, float, Crops | None]], in_flight: int = 1
-    ) -> Iterator[tuple[Frame, float, FramePoses]]:
+    ) -> Generator[tuple[Frame, float, FramePoses], None, None]:
         """(frame, decode ms, poses) for each (frame, decode ms, prepared) of `prefetch`, in
         order.
 
