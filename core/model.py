@@ -15,6 +15,7 @@ import copy
 import re
 import warnings
 from collections.abc import Mapping
+from typing import TypeVar, cast
 
 import numpy as np
 import torch
@@ -107,7 +108,7 @@ class Bottleneck(nn.Module):
         self.bn2 = nn.BatchNorm2d(planes)
         self.conv3 = nn.Conv2d(planes, planes * 4, 1, bias=False)
         self.bn3 = nn.BatchNorm2d(planes * 4)
-        self.downsample = None
+        self.downsample: nn.Sequential | None = None
         if stride != 1 or cin != planes * 4:
             self.downsample = nn.Sequential(
                 nn.Conv2d(cin, planes * 4, 1, stride, bias=False), nn.BatchNorm2d(planes * 4)
@@ -123,6 +124,11 @@ class Bottleneck(nn.Module):
 
 class ResNetBackbone(nn.Module):
     """torchvision ResNet names (conv1, bn1, layer1..4), no pooling head."""
+
+    layer1: nn.Sequential  # set by name in __init__
+    layer2: nn.Sequential
+    layer3: nn.Sequential
+    layer4: nn.Sequential
 
     def __init__(self, blocks):
         super().__init__()
@@ -220,6 +226,8 @@ class PoseNetwork(nn.Module):
     def __init__(self, arch: Architecture):
         super().__init__()
         self.arch = arch
+        self.backbone: ConvNeXtBN | ResNetBackbone
+        self.head: ConvNeXtPoseHead | PoseNetHead
         if arch.backbone_type == "convnext-bn":
             self.backbone = ConvNeXtBN(arch.depths, arch.dims, arch.block_kernel, arch.mlp_ratio)
             self.head = ConvNeXtPoseHead(arch)
@@ -317,10 +325,19 @@ def load_weights(model: nn.Module, state_dict: Mapping[str, torch.Tensor]) -> No
 # ----------------------------------------------------------------------------- fast form
 
 
-def _fold_bn_after(conv: nn.Conv2d | nn.ConvTranspose2d, bn: nn.BatchNorm2d) -> nn.Module:
+_ConvT = TypeVar("_ConvT", nn.Conv2d, nn.ConvTranspose2d)
+
+
+def _running_stats(bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
+    """The running mean and variance (an eval-mode BN of a loaded checkpoint has them)."""
+    return cast(torch.Tensor, bn.running_mean), cast(torch.Tensor, bn.running_var)
+
+
+def _fold_bn_after(conv: _ConvT, bn: nn.BatchNorm2d) -> _ConvT:
     """conv -> bn as one conv (the BN scales and shifts the conv's output channels)."""
-    scale = bn.weight.detach() / torch.sqrt(bn.running_var + bn.eps)
-    shift = bn.bias.detach() - bn.running_mean * scale
+    running_mean, running_var = _running_stats(bn)
+    scale = bn.weight.detach() / torch.sqrt(running_var + bn.eps)
+    shift = bn.bias.detach() - running_mean * scale
     fused = copy.deepcopy(conv)
     w = conv.weight.detach()
     if isinstance(conv, nn.ConvTranspose2d):  # weight (in, out/groups, k, k)
@@ -335,8 +352,9 @@ def _fold_bn_after(conv: nn.Conv2d | nn.ConvTranspose2d, bn: nn.BatchNorm2d) -> 
 def _fold_bn_before(bn: nn.BatchNorm2d, conv: nn.Conv2d) -> nn.Conv2d:
     """bn -> conv as one conv; exact only when the conv has no padding."""
     assert conv.padding in ((0, 0), 0) and conv.groups == 1
-    scale = bn.weight.detach() / torch.sqrt(bn.running_var + bn.eps)
-    shift = bn.bias.detach() - bn.running_mean * scale
+    running_mean, running_var = _running_stats(bn)
+    scale = bn.weight.detach() / torch.sqrt(running_var + bn.eps)
+    shift = bn.bias.detach() - running_mean * scale
     w = conv.weight.detach()
     fused = copy.deepcopy(conv)
     fused.weight = nn.Parameter(w * scale.reshape(1, -1, 1, 1))
@@ -349,10 +367,13 @@ class _Affine(nn.Module):
 
     def __init__(self, bn: nn.BatchNorm2d):
         super().__init__()
-        scale = bn.weight.detach() / torch.sqrt(bn.running_var + bn.eps)
+        running_mean, running_var = _running_stats(bn)
+        scale = bn.weight.detach() / torch.sqrt(running_var + bn.eps)
+        self.scale: torch.Tensor
+        self.shift: torch.Tensor
         self.register_buffer("scale", scale.reshape(1, -1, 1, 1))
         self.register_buffer(
-            "shift", (bn.bias.detach() - bn.running_mean * scale).reshape(1, -1, 1, 1)
+            "shift", (bn.bias.detach() - running_mean * scale).reshape(1, -1, 1, 1)
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -387,19 +408,27 @@ class _FusedHeadLayer(nn.Module):
 class _FusedConvNeXtPose(nn.Module):
     def __init__(self, net: PoseNetwork):
         super().__init__()
-        bb: ConvNeXtBN = net.backbone  # type: ignore[assignment]
-        head: ConvNeXtPoseHead = net.head  # type: ignore[assignment]
+        bb = cast(ConvNeXtBN, net.backbone)
+        head = cast(ConvNeXtPoseHead, net.head)
+        # Each downsampling layer is Sequential(conv, BN) (the first) or Sequential(BN, conv).
+        first = cast(nn.Sequential, bb.downsample_layers[0])
         downs: list[nn.Module] = [
-            _fold_bn_after(bb.downsample_layers[0][0], bb.downsample_layers[0][1])
+            _fold_bn_after(cast(nn.Conv2d, first[0]), cast(nn.BatchNorm2d, first[1]))
         ]
-        downs += [_fold_bn_before(d[0], d[1]) for d in list(bb.downsample_layers)[1:]]
+        downs += [
+            _fold_bn_before(cast(nn.BatchNorm2d, d[0]), cast(nn.Conv2d, d[1]))
+            for d in cast("list[nn.Sequential]", list(bb.downsample_layers)[1:])
+        ]
         self.downs = nn.ModuleList(downs)
         self.stages = nn.ModuleList(
-            nn.Sequential(*[_FusedBlock(b) for b in stage]) for stage in bb.stages
+            nn.Sequential(*[_FusedBlock(b) for b in cast("list[ConvNeXtBlock]", stage)])
+            for stage in bb.stages
         )
         # The final backbone BN feeds a zero-padded depthwise conv: kept as an affine.
         self.norm = _Affine(bb.norm)
-        self.head = nn.Sequential(*[_FusedHeadLayer(h) for h in head.layers])
+        self.head = nn.Sequential(
+            *[_FusedHeadLayer(h) for h in cast("list[HeadLayer]", head.layers)]
+        )
         self.final = head.final_layer
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -415,7 +444,11 @@ class _FusedBottleneck(nn.Module):
         self.c2 = _fold_bn_after(b.conv2, b.bn2)
         self.c3 = _fold_bn_after(b.conv3, b.bn3)
         self.down = (
-            None if b.downsample is None else _fold_bn_after(b.downsample[0], b.downsample[1])
+            None
+            if b.downsample is None
+            else _fold_bn_after(
+                cast(nn.Conv2d, b.downsample[0]), cast(nn.BatchNorm2d, b.downsample[1])
+            )
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -439,10 +472,11 @@ class _FusedResNet(nn.Module):
 
 
 def _fused_deconvs(seq: nn.Sequential) -> nn.Sequential:
-    mods = list(seq)
+    mods = list(seq)  # (deconv, BN, ReLU) * n
     out: list[nn.Module] = []
     for i in range(0, len(mods), 3):
-        out += [_fold_bn_after(mods[i], mods[i + 1]), nn.ReLU(inplace=True)]
+        deconv, bn = cast(nn.ConvTranspose2d, mods[i]), cast(nn.BatchNorm2d, mods[i + 1])
+        out += [_fold_bn_after(deconv, bn), nn.ReLU(inplace=True)]
     return nn.Sequential(*out)
 
 
@@ -510,6 +544,8 @@ class _NormalizeBGR(nn.Module):
         super().__init__()
         mean = torch.tensor(IMAGENET_MEAN[::-1]).reshape(1, 3, 1, 1) * 255.0
         std = torch.tensor(IMAGENET_STD[::-1]).reshape(1, 3, 1, 1) * 255.0
+        self.mean: torch.Tensor
+        self.inv_std: torch.Tensor
         self.register_buffer("mean", mean)
         self.register_buffer("inv_std", 1.0 / std)
 
