@@ -333,6 +333,11 @@ def _running_stats(bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
     return cast(torch.Tensor, bn.running_mean), cast(torch.Tensor, bn.running_var)
 
 
+def _bias(conv: nn.Conv2d | nn.ConvTranspose2d) -> torch.Tensor:
+    """The bias of a conv made with one (the folded forms always have one)."""
+    return cast(torch.Tensor, conv.bias)
+
+
 def _fold_bn_after(conv: _ConvT, bn: nn.BatchNorm2d) -> _ConvT:
     """conv -> bn as one conv (the BN scales and shifts the conv's output channels)."""
     running_mean, running_var = _running_stats(bn)
@@ -358,7 +363,9 @@ def _fold_bn_before(bn: nn.BatchNorm2d, conv: nn.Conv2d) -> nn.Conv2d:
     w = conv.weight.detach()
     fused = copy.deepcopy(conv)
     fused.weight = nn.Parameter(w * scale.reshape(1, -1, 1, 1))
-    fused.bias = nn.Parameter(conv.bias.detach() + (w * shift.reshape(1, -1, 1, 1)).sum((1, 2, 3)))
+    fused.bias = nn.Parameter(
+        _bias(conv).detach() + (w * shift.reshape(1, -1, 1, 1)).sum((1, 2, 3))
+    )
     return fused
 
 
@@ -533,7 +540,7 @@ def _normalize_into_stem(conv: nn.Conv2d) -> nn.Conv2d:
     w = conv.weight.detach()  # (out, 3 RGB, k, k)
     fused = copy.deepcopy(conv)
     fused.weight = nn.Parameter((w / (255.0 * std)).flip(1))  # input channels now B, G, R
-    fused.bias = nn.Parameter(conv.bias.detach() - (w * mean / std).sum((1, 2, 3)))
+    fused.bias = nn.Parameter(_bias(conv).detach() - (w * mean / std).sum((1, 2, 3)))
     return fused
 
 
@@ -693,26 +700,28 @@ class _OneDNNConvNeXtPose(nn.Module):
 
     def __init__(self, folded: _FusedConvNeXtPose, input_size: tuple[int, int]):
         super().__init__()
-        layers = list(folded.head)
+        layers = cast("list[_FusedHeadLayer]", list(folded.head))
         if not layers:
             raise ValueError("the oneDNN form needs at least one head layer")
+        downs = cast("list[nn.Conv2d]", list(folded.downs))
+        stages = cast("list[nn.Sequential]", list(folded.stages))
         convs: list[tuple[nn.Conv2d, int, int, int]] = []  # conv, its input's (c, h, w)
         h, w = input_size
-        convs.append((folded.downs[0], 3, h, w))
+        convs.append((downs[0], 3, h, w))
         h, w = h // 4, w // 4
-        for i, stage in enumerate(folded.stages):
+        for i, stage in enumerate(stages):
             if i:
-                convs.append((folded.downs[i], folded.downs[i].in_channels, h, w))
+                convs.append((downs[i], downs[i].in_channels, h, w))
                 h, w = h // 2, w // 2
-            for b in stage:
+            for b in cast("list[_FusedBlock]", stage):
                 c = b.dw.in_channels
                 convs += [(b.dw, c, h, w), (b.pw1, c, h, w), (b.pw2, b.pw2.in_channels, h, w)]
-        final: nn.Conv2d = folded.final
+        final = cast(nn.Conv2d, folded.final)
         weight = final.weight.detach().reshape(final.out_channels, -1)
         for i, layer in enumerate(layers):
             c, pw = layer.dw.in_channels, layer.pw
             if i == len(layers) - 1:
-                pw, weight = _with_ones_channel(pw, weight, final.bias.detach())
+                pw, weight = _with_ones_channel(pw, weight, _bias(final).detach())
             convs += [(layer.dw, c, h, w), (pw, c, h, w)]
             if layer.upsample:
                 h, w = h * 2, w * 2
@@ -723,11 +732,11 @@ class _OneDNNConvNeXtPose(nn.Module):
             )
             for conv, c, h_, w_ in convs
         ]  # fmt: skip
-        self.biases = [conv.bias.detach().contiguous() for conv, *_ in convs]
+        self.biases = [_bias(conv).detach().contiguous() for conv, *_ in convs]
         self.pads = [int(conv.padding[0]) for conv, *_ in convs]
         self.strides = [int(conv.stride[0]) for conv, *_ in convs]
         self.groups = [int(conv.groups) for conv, *_ in convs]
-        self.depths = [len(stage) for stage in folded.stages]
+        self.depths = [len(stage) for stage in stages]
         self.upsample = [bool(layer.upsample) for layer in layers]
         self.norm_scale = folded.norm.scale
         self.norm_shift = folded.norm.shift
@@ -755,9 +764,9 @@ def _with_ones_channel(
     grown = nn.Conv2d(pw.in_channels, pw.out_channels + extra, 1)
     zeros = pw.weight.new_zeros(extra, pw.in_channels, 1, 1)
     grown.weight.data = torch.cat([pw.weight.detach(), zeros])
-    ones = pw.bias.new_zeros(extra)
+    ones = _bias(pw).new_zeros(extra)
     ones[0] = 1.0
-    grown.bias.data = torch.cat([pw.bias.detach(), ones])
+    _bias(grown).data = torch.cat([_bias(pw).detach(), ones])
     columns = weight.new_zeros(weight.shape[0], extra)
     columns[:, 0] = bias
     return grown, torch.cat([weight, columns], dim=1)
@@ -832,7 +841,10 @@ class InferenceModel:
         self.device = resolve_device(device)
         self.fp16 = bool(fp16) and self.device.type in _HALF_DEVICES
         self.dtype = torch.float16 if self.fp16 else torch.float32
-        folded = fuse_with_input(net).to(self.device, self.dtype, memory_format=torch.channels_last)
+        # Module.to takes memory_format at run time; torch's stubs leave it out of the overloads.
+        folded = fuse_with_input(net).to(  # type: ignore[call-overload]
+            self.device, self.dtype, memory_format=torch.channels_last
+        )
         self.net: nn.Module = folded
         self.optimized = False
         self.compiled = False
