@@ -416,10 +416,14 @@ def _size_arg(text: str) -> int:
 
 
 # argparse keyword arguments, shared by several subcommands.
-BACKEND: dict[str, Any] = {"default": "auto", "choices": ["auto", "torch", "onnxruntime"], "metavar": "B",
-           "help": "torch or onnxruntime (default: the faster here)"}  # fmt: skip
-DEVICE: dict[str, Any] = {"default": "auto", "choices": ["auto", "cpu", "cuda", "mps"], "metavar": "DEVICE",
-          "help": "auto, cpu, cuda or mps (default: auto)"}  # fmt: skip
+BACKEND: dict[str, Any] = {
+    "default": "auto", "choices": ["auto", "torch", "onnxruntime"], "metavar": "B",
+    "help": "torch or onnxruntime (default: the faster here)",
+}  # fmt: skip
+DEVICE: dict[str, Any] = {
+    "default": "auto", "choices": ["auto", "cpu", "cuda", "mps"], "metavar": "DEVICE",
+    "help": "auto, cpu, cuda or mps (default: auto)",
+}  # fmt: skip
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -444,7 +448,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-V", "--version", action="version", version=f"posescope {version()}",
                    help="print the version and exit")  # fmt: skip
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
-    common: dict[str, Any] = {"parents": [verbosity_parent(top=False)], "formatter_class": help_formatter}
+    common: dict[str, Any] = {
+        "parents": [verbosity_parent(top=False)],
+        "formatter_class": help_formatter,
+    }
 
     i = sub.add_parser("inspect", help="say what network each file is, and why", **common)
     i.add_argument("files", nargs="+", metavar="FILE", help="checkpoint files or folders")

@@ -18,7 +18,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import cv2
 import numpy as np
@@ -77,8 +77,10 @@ def crop_transform(box: np.ndarray, out_w: int, out_h: int) -> np.ndarray:
     """2x3 affine mapping the box centre to the patch centre, centre + (0, h/2) to the middle
     of the bottom edge and centre + (w/2, 0) to the middle of the right edge (as published)."""
     cx, cy = box[0] + box[2] / 2.0, box[1] + box[3] / 2.0
-    src = np.float32([[cx, cy], [cx, cy + box[3] / 2.0], [cx + box[2] / 2.0, cy]])
-    dst = np.float32([[out_w / 2.0, out_h / 2.0], [out_w / 2.0, out_h], [out_w, out_h / 2.0]])
+    src = np.array([[cx, cy], [cx, cy + box[3] / 2.0], [cx + box[2] / 2.0, cy]], np.float32)
+    dst = np.array(
+        [[out_w / 2.0, out_h / 2.0], [out_w / 2.0, out_h], [out_w, out_h / 2.0]], np.float32
+    )
     return cv2.getAffineTransform(src, dst)
 
 
@@ -239,7 +241,7 @@ class Estimator:
             transforms.append(t)
             processed.append(pb)
             ids.append(track_id)
-            given.append(tuple(float(v) for v in box))
+            given.append(cast(Box, tuple(float(v) for v in box)))
         if not patches:
             return Crops(np.zeros((0, h, w, 3), np.uint8), np.zeros((0, 2, 3)), np.zeros((0, 4)))
         return Crops(np.stack(patches), np.stack(transforms), np.stack(processed), ids, given)
