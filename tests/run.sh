@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The project's checks: lint, the core/gui import contract, mypy over core, then the whole suite under Xvfb.
+# The project's checks: lint, the core/gui import contract, mypy over core, then the whole
+# suite under Xvfb.
 # Uses the virtual environment .ci/setup made (.venv, or $VENV) when there is one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
