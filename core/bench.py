@@ -9,6 +9,7 @@ End-to-end runs a video through the whole pipeline with decoding overlapped.
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import json
 import platform
@@ -17,13 +18,14 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 import torch
 
 from posescope.core.checkpoint import open_checkpoint
 from posescope.core.identify import identify_checkpoint
-from posescope.core.model import bgr_to_input, build_model, load_weights
+from posescope.core.model import PoseNetwork, bgr_to_input, build_model, load_weights
 from posescope.core.pipeline import (
     Estimator,
     EstimatorConfig,
@@ -126,11 +128,11 @@ def model_only(
             with torch.no_grad():
                 return net(x)
 
-        extra = [lambda c=crops, f=f: f(c) for f in others.values()]
+        extra = [functools.partial(f, crops) for f in others.values()]
         t_base, t_ours, *t_others = time_calls(
-            [base, lambda c=crops: est.model(c), *extra], dev, iters
+            [base, functools.partial(est.model, crops), *extra], dev, iters
         )
-        row = {
+        row: dict[str, Any] = {
             "baseline": _stats(t_base),
             "engine": _stats(t_ours),
             "max_abs_diff": diff,
@@ -169,7 +171,7 @@ def other_backends(
     other = "torch" if est.model.backend == "onnxruntime" else "onnxruntime"
     if other == "onnxruntime" and not onnx_form.available():
         return {}
-    model = InferenceModel(net, str(est.model.device), fp16, backend=other)
+    model = InferenceModel(cast(PoseNetwork, net), str(est.model.device), fp16, backend=other)
     return {model.form: model}
 
 
@@ -186,7 +188,7 @@ def in_flight_fps(model, crop: np.ndarray, calls: int, in_flight: int) -> float:
 def end_to_end(
     est: Estimator,
     video: str,
-    bbox: tuple[float, ...] | None,
+    bbox: tuple[float, float, float, float] | None,
     frames: int,
     block: int = 20,
     tracker=None,
@@ -302,11 +304,12 @@ def run_bench(args: argparse.Namespace) -> int:
     est = Estimator.from_checkpoint(ckpt, ident, config)
     if est.model.compile_error:
         print(f"note: could not compile ({est.model.compile_error})", file=sys.stderr)
+    assert ident.arch is not None  # Estimator.from_checkpoint needs it too
     net = build_model(ident.arch)
     load_weights(net, ckpt.state_dict)
     batches = [int(b) for b in str(args.batches).split(",") if b]
     others = other_backends(est, net, args.fp16)
-    result = {
+    result: dict[str, Any] = {
         "checkpoint": Path(args.checkpoint).name,
         "identified": ident.title,
         "machine": machine(),
@@ -334,9 +337,11 @@ def run_bench(args: argparse.Namespace) -> int:
         print(f"other form {name}: {cells}")
     print(f"best throughput at batch {mo['best_batch']}")
     if args.input:
-        bbox = None
+        bbox: tuple[float, float, float, float] | None = None
         if args.bbox:
-            bbox = tuple(float(v) for v in args.bbox.split(","))
+            bbox = cast(
+                "tuple[float, float, float, float]", tuple(float(v) for v in args.bbox.split(","))
+            )
         tracker = None
         if bbox is None:
             from posescope.core.detection.commands import detector_from_args, tracker_from_args

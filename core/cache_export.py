@@ -185,7 +185,9 @@ def _write_video(
     if open_frames is None:
         raise ExportError("the overlay video needs the source opened again")
     if draw is None:
-        from posescope.core.drawing import draw_frame as draw
+        from posescope.core.drawing import draw_frame
+
+        draw = draw_frame
     total = len(frames)
     source = open_frames()
     completed = False

@@ -13,7 +13,7 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from posescope.core.checkpoint import CheckpointError, NeedsTrustError, open_checkpoint
 from posescope.core.checkpoint.budgets import DEFAULT_MAX_SIZE, fmt_bytes, parse_size
@@ -54,7 +54,7 @@ def _fmt_size(n: int | None) -> str:
     for unit in ("B", "KB", "MB", "GB"):
         if n < 1024 or unit == "GB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
+        n /= 1024  # type: ignore[assignment]  # an int on entry, a float after the first step
     return f"{n}"
 
 
@@ -248,7 +248,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     items = stream = None
     render_tmp = None
     frames: list = []
-    interrupted = False
+    interrupted: KeyboardInterrupt | None = None
     failed: str | None = None
     t0 = last_flush = time.perf_counter()
     try:
@@ -415,10 +415,15 @@ def _size_arg(text: str) -> int:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-BACKEND = {"default": "auto", "choices": ["auto", "torch", "onnxruntime"], "metavar": "B",
-           "help": "torch or onnxruntime (default: the faster here)"}  # fmt: skip
-DEVICE = {"default": "auto", "choices": ["auto", "cpu", "cuda", "mps"], "metavar": "DEVICE",
-          "help": "auto, cpu, cuda or mps (default: auto)"}  # fmt: skip
+# argparse keyword arguments, shared by several subcommands.
+BACKEND: dict[str, Any] = {
+    "default": "auto", "choices": ["auto", "torch", "onnxruntime"], "metavar": "B",
+    "help": "torch or onnxruntime (default: the faster here)",
+}  # fmt: skip
+DEVICE: dict[str, Any] = {
+    "default": "auto", "choices": ["auto", "cpu", "cuda", "mps"], "metavar": "DEVICE",
+    "help": "auto, cpu, cuda or mps (default: auto)",
+}  # fmt: skip
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -443,7 +448,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-V", "--version", action="version", version=f"posescope {version()}",
                    help="print the version and exit")  # fmt: skip
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
-    common = {"parents": [verbosity_parent(top=False)], "formatter_class": help_formatter}
+    common: dict[str, Any] = {
+        "parents": [verbosity_parent(top=False)],
+        "formatter_class": help_formatter,
+    }
 
     i = sub.add_parser("inspect", help="say what network each file is, and why", **common)
     i.add_argument("files", nargs="+", metavar="FILE", help="checkpoint files or folders")

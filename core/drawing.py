@@ -69,9 +69,9 @@ def draw_pose(
                 cv2.LINE_AA,
             )
     for a, b in joint_set.bones:
-        if a < n and b < n and pts[a] is not None and pts[b] is not None:
+        if a < n and b < n and (pa := pts[a]) is not None and (pb := pts[b]) is not None:
             color = SIDE_COLORS_BGR[joint_set.bone_side((a, b))]
-            cv2.line(image_bgr, pts[a], pts[b], color, thick, cv2.LINE_AA)
+            cv2.line(image_bgr, pa, pb, color, thick, cv2.LINE_AA)
     for j, p in enumerate(pts):
         if p is None:
             continue

@@ -61,7 +61,8 @@ def _rounded(values: Any, decimals: int) -> Any:
     rounded = np.round(arr, decimals)
     if np.all(np.isfinite(rounded)):
         return rounded.tolist()
-    return np.where(np.isfinite(rounded), rounded, None).tolist()
+    # None as the fill makes an object array; numpy's stubs have no overload for it.
+    return np.where(np.isfinite(rounded), rounded, None).tolist()  # type: ignore[call-overload]
 
 
 def _scalar(value: float, decimals: int) -> float | None:
@@ -300,7 +301,8 @@ def write_npz(path: str | Path, doc: dict[str, Any]) -> None:
         raise ExportError(f"cannot write {p}: folder {p.parent} does not exist")
     try:
         with p.open("wb") as f:  # a file object: numpy would otherwise append ".npz"
-            np.savez_compressed(f, **out)
+            # numpy's stubs type **kwds with allow_pickle's bool; they are arrays here.
+            np.savez_compressed(f, **out)  # type: ignore[arg-type]
     except OSError as e:
         raise ExportError(f"cannot write {p}: {e.strerror or e}") from e
 
@@ -336,7 +338,7 @@ class OverlayVideoWriter:
             raise ExportError(f"cannot write {p.name}: bad frame size {size}")
         if not p.parent.is_dir():
             raise ExportError(f"cannot write {p}: folder {p.parent} does not exist")
-        fourcc = cv2.VideoWriter_fourcc(*"mp4v")
+        fourcc = cv2.VideoWriter.fourcc(*"mp4v")
         self._writer: cv2.VideoWriter | None = cv2.VideoWriter(str(p), fourcc, self.fps, self.size)
         if not self._writer.isOpened():
             self._writer.release()

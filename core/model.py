@@ -15,6 +15,7 @@ import copy
 import re
 import warnings
 from collections.abc import Mapping
+from typing import TypeVar, cast
 
 import numpy as np
 import torch
@@ -107,7 +108,7 @@ class Bottleneck(nn.Module):
         self.bn2 = nn.BatchNorm2d(planes)
         self.conv3 = nn.Conv2d(planes, planes * 4, 1, bias=False)
         self.bn3 = nn.BatchNorm2d(planes * 4)
-        self.downsample = None
+        self.downsample: nn.Sequential | None = None
         if stride != 1 or cin != planes * 4:
             self.downsample = nn.Sequential(
                 nn.Conv2d(cin, planes * 4, 1, stride, bias=False), nn.BatchNorm2d(planes * 4)
@@ -123,6 +124,11 @@ class Bottleneck(nn.Module):
 
 class ResNetBackbone(nn.Module):
     """torchvision ResNet names (conv1, bn1, layer1..4), no pooling head."""
+
+    layer1: nn.Sequential  # set by name in __init__
+    layer2: nn.Sequential
+    layer3: nn.Sequential
+    layer4: nn.Sequential
 
     def __init__(self, blocks):
         super().__init__()
@@ -220,6 +226,8 @@ class PoseNetwork(nn.Module):
     def __init__(self, arch: Architecture):
         super().__init__()
         self.arch = arch
+        self.backbone: ConvNeXtBN | ResNetBackbone
+        self.head: ConvNeXtPoseHead | PoseNetHead
         if arch.backbone_type == "convnext-bn":
             self.backbone = ConvNeXtBN(arch.depths, arch.dims, arch.block_kernel, arch.mlp_ratio)
             self.head = ConvNeXtPoseHead(arch)
@@ -317,10 +325,24 @@ def load_weights(model: nn.Module, state_dict: Mapping[str, torch.Tensor]) -> No
 # ----------------------------------------------------------------------------- fast form
 
 
-def _fold_bn_after(conv: nn.Conv2d | nn.ConvTranspose2d, bn: nn.BatchNorm2d) -> nn.Module:
+_ConvT = TypeVar("_ConvT", nn.Conv2d, nn.ConvTranspose2d)
+
+
+def _running_stats(bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
+    """The running mean and variance (an eval-mode BN of a loaded checkpoint has them)."""
+    return cast(torch.Tensor, bn.running_mean), cast(torch.Tensor, bn.running_var)
+
+
+def _bias(conv: nn.Conv2d | nn.ConvTranspose2d) -> torch.Tensor:
+    """The bias of a conv made with one (the folded forms always have one)."""
+    return cast(torch.Tensor, conv.bias)
+
+
+def _fold_bn_after(conv: _ConvT, bn: nn.BatchNorm2d) -> _ConvT:
     """conv -> bn as one conv (the BN scales and shifts the conv's output channels)."""
-    scale = bn.weight.detach() / torch.sqrt(bn.running_var + bn.eps)
-    shift = bn.bias.detach() - bn.running_mean * scale
+    running_mean, running_var = _running_stats(bn)
+    scale = bn.weight.detach() / torch.sqrt(running_var + bn.eps)
+    shift = bn.bias.detach() - running_mean * scale
     fused = copy.deepcopy(conv)
     w = conv.weight.detach()
     if isinstance(conv, nn.ConvTranspose2d):  # weight (in, out/groups, k, k)
@@ -335,12 +357,15 @@ def _fold_bn_after(conv: nn.Conv2d | nn.ConvTranspose2d, bn: nn.BatchNorm2d) -> 
 def _fold_bn_before(bn: nn.BatchNorm2d, conv: nn.Conv2d) -> nn.Conv2d:
     """bn -> conv as one conv; exact only when the conv has no padding."""
     assert conv.padding in ((0, 0), 0) and conv.groups == 1
-    scale = bn.weight.detach() / torch.sqrt(bn.running_var + bn.eps)
-    shift = bn.bias.detach() - bn.running_mean * scale
+    running_mean, running_var = _running_stats(bn)
+    scale = bn.weight.detach() / torch.sqrt(running_var + bn.eps)
+    shift = bn.bias.detach() - running_mean * scale
     w = conv.weight.detach()
     fused = copy.deepcopy(conv)
     fused.weight = nn.Parameter(w * scale.reshape(1, -1, 1, 1))
-    fused.bias = nn.Parameter(conv.bias.detach() + (w * shift.reshape(1, -1, 1, 1)).sum((1, 2, 3)))
+    fused.bias = nn.Parameter(
+        _bias(conv).detach() + (w * shift.reshape(1, -1, 1, 1)).sum((1, 2, 3))
+    )
     return fused
 
 
@@ -349,10 +374,13 @@ class _Affine(nn.Module):
 
     def __init__(self, bn: nn.BatchNorm2d):
         super().__init__()
-        scale = bn.weight.detach() / torch.sqrt(bn.running_var + bn.eps)
+        running_mean, running_var = _running_stats(bn)
+        scale = bn.weight.detach() / torch.sqrt(running_var + bn.eps)
+        self.scale: torch.Tensor
+        self.shift: torch.Tensor
         self.register_buffer("scale", scale.reshape(1, -1, 1, 1))
         self.register_buffer(
-            "shift", (bn.bias.detach() - bn.running_mean * scale).reshape(1, -1, 1, 1)
+            "shift", (bn.bias.detach() - running_mean * scale).reshape(1, -1, 1, 1)
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -387,19 +415,27 @@ class _FusedHeadLayer(nn.Module):
 class _FusedConvNeXtPose(nn.Module):
     def __init__(self, net: PoseNetwork):
         super().__init__()
-        bb: ConvNeXtBN = net.backbone  # type: ignore[assignment]
-        head: ConvNeXtPoseHead = net.head  # type: ignore[assignment]
+        bb = cast(ConvNeXtBN, net.backbone)
+        head = cast(ConvNeXtPoseHead, net.head)
+        # Each downsampling layer is Sequential(conv, BN) (the first) or Sequential(BN, conv).
+        first = cast(nn.Sequential, bb.downsample_layers[0])
         downs: list[nn.Module] = [
-            _fold_bn_after(bb.downsample_layers[0][0], bb.downsample_layers[0][1])
+            _fold_bn_after(cast(nn.Conv2d, first[0]), cast(nn.BatchNorm2d, first[1]))
         ]
-        downs += [_fold_bn_before(d[0], d[1]) for d in list(bb.downsample_layers)[1:]]
+        downs += [
+            _fold_bn_before(cast(nn.BatchNorm2d, d[0]), cast(nn.Conv2d, d[1]))
+            for d in cast("list[nn.Sequential]", list(bb.downsample_layers)[1:])
+        ]
         self.downs = nn.ModuleList(downs)
         self.stages = nn.ModuleList(
-            nn.Sequential(*[_FusedBlock(b) for b in stage]) for stage in bb.stages
+            nn.Sequential(*[_FusedBlock(b) for b in cast("list[ConvNeXtBlock]", stage)])
+            for stage in bb.stages
         )
         # The final backbone BN feeds a zero-padded depthwise conv: kept as an affine.
         self.norm = _Affine(bb.norm)
-        self.head = nn.Sequential(*[_FusedHeadLayer(h) for h in head.layers])
+        self.head = nn.Sequential(
+            *[_FusedHeadLayer(h) for h in cast("list[HeadLayer]", head.layers)]
+        )
         self.final = head.final_layer
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -415,7 +451,11 @@ class _FusedBottleneck(nn.Module):
         self.c2 = _fold_bn_after(b.conv2, b.bn2)
         self.c3 = _fold_bn_after(b.conv3, b.bn3)
         self.down = (
-            None if b.downsample is None else _fold_bn_after(b.downsample[0], b.downsample[1])
+            None
+            if b.downsample is None
+            else _fold_bn_after(
+                cast(nn.Conv2d, b.downsample[0]), cast(nn.BatchNorm2d, b.downsample[1])
+            )
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -439,10 +479,11 @@ class _FusedResNet(nn.Module):
 
 
 def _fused_deconvs(seq: nn.Sequential) -> nn.Sequential:
-    mods = list(seq)
+    mods = list(seq)  # (deconv, BN, ReLU) * n
     out: list[nn.Module] = []
     for i in range(0, len(mods), 3):
-        out += [_fold_bn_after(mods[i], mods[i + 1]), nn.ReLU(inplace=True)]
+        deconv, bn = cast(nn.ConvTranspose2d, mods[i]), cast(nn.BatchNorm2d, mods[i + 1])
+        out += [_fold_bn_after(deconv, bn), nn.ReLU(inplace=True)]
     return nn.Sequential(*out)
 
 
@@ -499,7 +540,7 @@ def _normalize_into_stem(conv: nn.Conv2d) -> nn.Conv2d:
     w = conv.weight.detach()  # (out, 3 RGB, k, k)
     fused = copy.deepcopy(conv)
     fused.weight = nn.Parameter((w / (255.0 * std)).flip(1))  # input channels now B, G, R
-    fused.bias = nn.Parameter(conv.bias.detach() - (w * mean / std).sum((1, 2, 3)))
+    fused.bias = nn.Parameter(_bias(conv).detach() - (w * mean / std).sum((1, 2, 3)))
     return fused
 
 
@@ -510,6 +551,8 @@ class _NormalizeBGR(nn.Module):
         super().__init__()
         mean = torch.tensor(IMAGENET_MEAN[::-1]).reshape(1, 3, 1, 1) * 255.0
         std = torch.tensor(IMAGENET_STD[::-1]).reshape(1, 3, 1, 1) * 255.0
+        self.mean: torch.Tensor
+        self.inv_std: torch.Tensor
         self.register_buffer("mean", mean)
         self.register_buffer("inv_std", 1.0 / std)
 
@@ -657,26 +700,28 @@ class _OneDNNConvNeXtPose(nn.Module):
 
     def __init__(self, folded: _FusedConvNeXtPose, input_size: tuple[int, int]):
         super().__init__()
-        layers = list(folded.head)
+        layers = cast("list[_FusedHeadLayer]", list(folded.head))
         if not layers:
             raise ValueError("the oneDNN form needs at least one head layer")
+        downs = cast("list[nn.Conv2d]", list(folded.downs))
+        stages = cast("list[nn.Sequential]", list(folded.stages))
         convs: list[tuple[nn.Conv2d, int, int, int]] = []  # conv, its input's (c, h, w)
         h, w = input_size
-        convs.append((folded.downs[0], 3, h, w))
+        convs.append((downs[0], 3, h, w))
         h, w = h // 4, w // 4
-        for i, stage in enumerate(folded.stages):
+        for i, stage in enumerate(stages):
             if i:
-                convs.append((folded.downs[i], folded.downs[i].in_channels, h, w))
+                convs.append((downs[i], downs[i].in_channels, h, w))
                 h, w = h // 2, w // 2
-            for b in stage:
+            for b in cast("list[_FusedBlock]", stage):
                 c = b.dw.in_channels
                 convs += [(b.dw, c, h, w), (b.pw1, c, h, w), (b.pw2, b.pw2.in_channels, h, w)]
-        final: nn.Conv2d = folded.final
+        final = cast(nn.Conv2d, folded.final)
         weight = final.weight.detach().reshape(final.out_channels, -1)
         for i, layer in enumerate(layers):
             c, pw = layer.dw.in_channels, layer.pw
             if i == len(layers) - 1:
-                pw, weight = _with_ones_channel(pw, weight, final.bias.detach())
+                pw, weight = _with_ones_channel(pw, weight, _bias(final).detach())
             convs += [(layer.dw, c, h, w), (pw, c, h, w)]
             if layer.upsample:
                 h, w = h * 2, w * 2
@@ -687,11 +732,11 @@ class _OneDNNConvNeXtPose(nn.Module):
             )
             for conv, c, h_, w_ in convs
         ]  # fmt: skip
-        self.biases = [conv.bias.detach().contiguous() for conv, *_ in convs]
+        self.biases = [_bias(conv).detach().contiguous() for conv, *_ in convs]
         self.pads = [int(conv.padding[0]) for conv, *_ in convs]
         self.strides = [int(conv.stride[0]) for conv, *_ in convs]
         self.groups = [int(conv.groups) for conv, *_ in convs]
-        self.depths = [len(stage) for stage in folded.stages]
+        self.depths = [len(stage) for stage in stages]
         self.upsample = [bool(layer.upsample) for layer in layers]
         self.norm_scale = folded.norm.scale
         self.norm_shift = folded.norm.shift
@@ -719,9 +764,9 @@ def _with_ones_channel(
     grown = nn.Conv2d(pw.in_channels, pw.out_channels + extra, 1)
     zeros = pw.weight.new_zeros(extra, pw.in_channels, 1, 1)
     grown.weight.data = torch.cat([pw.weight.detach(), zeros])
-    ones = pw.bias.new_zeros(extra)
+    ones = _bias(pw).new_zeros(extra)
     ones[0] = 1.0
-    grown.bias.data = torch.cat([pw.bias.detach(), ones])
+    _bias(grown).data = torch.cat([_bias(pw).detach(), ones])
     columns = weight.new_zeros(weight.shape[0], extra)
     columns[:, 0] = bias
     return grown, torch.cat([weight, columns], dim=1)
@@ -796,7 +841,10 @@ class InferenceModel:
         self.device = resolve_device(device)
         self.fp16 = bool(fp16) and self.device.type in _HALF_DEVICES
         self.dtype = torch.float16 if self.fp16 else torch.float32
-        folded = fuse_with_input(net).to(self.device, self.dtype, memory_format=torch.channels_last)
+        # Module.to takes memory_format at run time; torch's stubs leave it out of the overloads.
+        folded = fuse_with_input(net).to(  # type: ignore[call-overload]
+            self.device, self.dtype, memory_format=torch.channels_last
+        )
         self.net: nn.Module = folded
         self.optimized = False
         self.compiled = False

@@ -26,6 +26,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
@@ -98,7 +99,9 @@ class ExportableNetwork(nn.Module):
         return (coords, peaks) if self.peaks else coords
 
 
-def example_input(arch, input_form: str, batch: int, seed: int = 0) -> tuple[np.ndarray, object]:
+def example_input(
+    arch, input_form: str, batch: int, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """Random uint8 BGR crops and the same images in `input_form` (numpy)."""
     h, w = arch.input_size
     crops = np.random.default_rng(seed).integers(0, 256, (batch, h, w, 3), dtype=np.uint8)
@@ -335,7 +338,7 @@ def run_export(args) -> int:
         ident = identify_checkpoint(ckpt)
         if not ident.is_pose or ident.arch is None:
             raise ValueError(f"{ident.title}: not a pose network (nothing to export)")
-        net = build_model(ident.arch)
+        net = cast(PoseNetwork, build_model(ident.arch))  # a pose family: RootNet has no export
         load_weights(net, ckpt.state_dict)
     except (CheckpointError, ModelLoadError, OSError, ValueError) as exc:
         print(_error_line(args.checkpoint, exc), file=sys.stderr)

@@ -52,7 +52,7 @@ class OnnxRuntimeForm:
         module = ExportableNetwork(net, "uint8-bgr", fp16=fp16, peaks=True)
         model = to_onnx(module, net.arch)
         cuda = device.type == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers()
-        providers = ["CPUExecutionProvider"]
+        providers: list[str | tuple[str, dict[str, int]]] = ["CPUExecutionProvider"]
         if cuda:
             providers.insert(0, ("CUDAExecutionProvider", {"device_id": device.index or 0}))
         options = ort.SessionOptions()

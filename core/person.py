@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, cast
 
 import cv2
 import numpy as np
@@ -94,10 +94,10 @@ _MODELS = {
 def _hog_for(model: _HogModel) -> cv2.HOGDescriptor:
     if model.name == "daimler":
         hog = cv2.HOGDescriptor(model.window, (16, 16), (8, 8), (8, 8), 9)
-        hog.setSVMDetector(cv2.HOGDescriptor_getDaimlerPeopleDetector())
+        hog.setSVMDetector(np.asarray(cv2.HOGDescriptor.getDaimlerPeopleDetector()))
     else:
         hog = cv2.HOGDescriptor()
-        hog.setSVMDetector(cv2.HOGDescriptor_getDefaultPeopleDetector())
+        hog.setSVMDetector(np.asarray(cv2.HOGDescriptor.getDefaultPeopleDetector()))
     return hog
 
 
@@ -150,7 +150,7 @@ class PeopleDetector:
             small = cv2.resize(image, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
             if small.shape[0] < model.window[1] or small.shape[1] < model.window[0]:
                 continue
-            rects, weights = hog.detectMultiScale(
+            rects, found_weights = hog.detectMultiScale(
                 small,
                 hitThreshold=self._margin_threshold(model),
                 winStride=(model.stride, model.stride),
@@ -158,7 +158,7 @@ class PeopleDetector:
                 scale=self.scale_step,
                 groupThreshold=0,
             )
-            weights = np.ravel(weights)
+            weights = np.ravel(found_weights)
             sx, sy = model.shrink
             for (rx, ry, rw, rh), margin in zip(np.asarray(rects, float), weights, strict=False):
                 score = 1.0 / (1.0 + math.exp(-model.margin_gain * (margin - model.margin_offset)))
@@ -253,7 +253,7 @@ class PersonTracker:
         """A tracker that always returns one given box with id 1 (no detection, no motion)."""
         tracker = cls(detector=None)
         tracker._fixed = True
-        tracker.tracks = [Track(id=1, bbox=tuple(map(float, box)), source="given")]
+        tracker.tracks = [Track(id=1, bbox=cast(Box, tuple(map(float, box))), source="given")]
         tracker._next_id = 2
         tracker._force_detect = False
         return tracker
@@ -265,7 +265,7 @@ class PersonTracker:
 
     def add(self, box: Box) -> Track:
         """Start a track on a box chosen by the user; returns it."""
-        track = Track(id=self._next_id, bbox=tuple(map(float, box)), source="given")
+        track = Track(id=self._next_id, bbox=cast(Box, tuple(map(float, box))), source="given")
         self._next_id += 1
         self.tracks.append(track)
         return track
@@ -335,7 +335,7 @@ class PersonTracker:
         """One detection round: match detections to tracks, drop stale tracks, start new."""
         if ms is not None:
             self.detect_times_ms.append(ms)
-        dets = [Detection(tuple(map(float, b)), float(s)) for b, s in dets]
+        dets = [Detection(cast(Box, tuple(map(float, b))), float(s)) for b, s in dets]
         self.last_detections = dets
         pairs = sorted(
             (

@@ -13,12 +13,12 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import cv2
 import numpy as np
@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from posescope.core.person import PersonTracker
     from posescope.core.smoothing import PoseSmoother
     from posescope.core.sources import Source
+    from posescope.core.variants import JointSet
 
 Box = tuple[float, float, float, float]
 
@@ -76,8 +77,10 @@ def crop_transform(box: np.ndarray, out_w: int, out_h: int) -> np.ndarray:
     """2x3 affine mapping the box centre to the patch centre, centre + (0, h/2) to the middle
     of the bottom edge and centre + (w/2, 0) to the middle of the right edge (as published)."""
     cx, cy = box[0] + box[2] / 2.0, box[1] + box[3] / 2.0
-    src = np.float32([[cx, cy], [cx, cy + box[3] / 2.0], [cx + box[2] / 2.0, cy]])
-    dst = np.float32([[out_w / 2.0, out_h / 2.0], [out_w / 2.0, out_h], [out_w, out_h / 2.0]])
+    src = np.array([[cx, cy], [cx, cy + box[3] / 2.0], [cx + box[2] / 2.0, cy]], np.float32)
+    dst = np.array(
+        [[out_w / 2.0, out_h / 2.0], [out_w / 2.0, out_h], [out_w, out_h / 2.0]], np.float32
+    )
     return cv2.getAffineTransform(src, dst)
 
 
@@ -157,9 +160,10 @@ class Estimator:
         self.ident = ident
         self.config = config
         self.arch = model.arch
-        self.joint_set = ident.joint_set
+        joint_set = ident.joint_set
+        assert joint_set is not None
+        self.joint_set: JointSet = joint_set
         self.rootnet: RootDepthModel | None = None
-        assert self.joint_set is not None
         flips = np.arange(self.arch.joint_num)
         for a, b in self.joint_set.flip_pairs:
             flips[a], flips[b] = b, a
@@ -237,7 +241,7 @@ class Estimator:
             transforms.append(t)
             processed.append(pb)
             ids.append(track_id)
-            given.append(tuple(float(v) for v in box))
+            given.append(cast(Box, tuple(float(v) for v in box)))
         if not patches:
             return Crops(np.zeros((0, h, w, 3), np.uint8), np.zeros((0, 2, 3)), np.zeros((0, 4)))
         return Crops(np.stack(patches), np.stack(transforms), np.stack(processed), ids, given)
@@ -328,7 +332,7 @@ def prefetch(
     end: int | None = None,
     depth: int = 3,
     prepare: Callable[[Frame], Any] | None = None,
-) -> Iterator[tuple[Frame, float, Any]]:
+) -> Generator[tuple[Frame, float, Any], None, None]:
     """Frames [start, end) of a source, decoded in a background thread while the caller runs
     the model (OpenCV releases the GIL while decoding and warping).
 
@@ -455,7 +459,7 @@ class PoseRunner:
 
     def stream(
         self, items: Iterable[tuple[Frame, float, Crops | None]], in_flight: int = 1
-    ) -> Iterator[tuple[Frame, float, FramePoses]]:
+    ) -> Generator[tuple[Frame, float, FramePoses], None, None]:
         """(frame, decode ms, poses) for each (frame, decode ms, prepared) of `prefetch`, in
         order.
 

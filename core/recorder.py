@@ -14,7 +14,7 @@ import queue
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from posescope.core.cache_export import (
     POSE_SUFFIXES,
@@ -61,7 +61,8 @@ class LiveRecorder:
         suffix = Path(plan.poses_path).suffix.lower() if plan.poses_path else ""
         if suffix == ".json":
             self._json = JsonStreamWriter(
-                plan.poses_path, dict(header.checkpoint), dict(header.source), header.focal,
+                cast(str, plan.poses_path),  # set: it has a suffix
+                dict(header.checkpoint), dict(header.source), header.focal,
                 header.principal, header.joint_set,
             )  # fmt: skip
         self._keep = suffix in (".csv", ".npz")

@@ -130,7 +130,7 @@ def check_box(box: object) -> Box | None:
         raise SettingsError(f"person box {box!r}: expected four finite numbers x, y, w, h")
     if values[2] <= 0 or values[3] <= 0:
         raise SettingsError(f"person box {box!r}: width and height must be positive")
-    return values  # type: ignore[return-value]
+    return values
 
 
 @dataclass(frozen=True)

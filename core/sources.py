@@ -71,7 +71,8 @@ def _imread(path: Path) -> np.ndarray | None:
     if data.size == 0:
         return None
     try:
-        check_pixels(memoryview(data))  # before decoding: a small file can decode to GBs
+        # numpy's stubs declare ndarray's buffer protocol for Python >= 3.12 only.
+        check_pixels(memoryview(data))  # type: ignore[arg-type]  # before decoding: a small file can decode to GBs
     except ImageTooLargeError as exc:
         raise SourceError(f"{path.name}: {exc}") from None
     image = cv2.imdecode(data, cv2.IMREAD_COLOR)

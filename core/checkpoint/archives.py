@@ -11,7 +11,7 @@ import tempfile
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import torch
 
@@ -65,7 +65,7 @@ def _folder_records(folder: Path) -> Iterator[_Record]:
             yield (
                 f.relative_to(folder).as_posix(),
                 f.stat().st_size,
-                functools.partial(f.open, "rb"),
+                cast("Callable[[], IO[bytes]]", functools.partial(f.open, "rb")),
             )
 
 
@@ -84,7 +84,11 @@ def _tar_records(tf: tarfile.TarFile, root: str) -> Iterator[_Record]:
 def _zip_records(zf: zipfile.ZipFile, root: str) -> Iterator[_Record]:
     for info in zf.infolist():
         if not info.is_dir() and info.filename.startswith(root):
-            yield info.filename[len(root) :], info.file_size, lambda i=info: zf.open(i)
+
+            def opener(i: zipfile.ZipInfo = info) -> IO[bytes]:
+                return zf.open(i)
+
+            yield info.filename[len(root) :], info.file_size, opener
 
 
 def _repack(shown: Path, out: Path, records: Iterator[_Record]) -> None:
@@ -94,7 +98,8 @@ def _repack(shown: Path, out: Path, records: Iterator[_Record]) -> None:
         with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED, allowZip64=True) as zout:
             for name, size, opener in records:
                 with opener() as src:
-                    _write_aligned(zout, f"archive/{name}", _Bounded(src, size), size)
+                    bounded = cast(IO[bytes], _Bounded(src, size))  # a binary file object
+                    _write_aligned(zout, f"archive/{name}", bounded, size)
                 seen.add(name)
             if "version" not in seen and ".data/version" not in seen:
                 # A folder that lost its version record: torch needs one; 3 is what torch writes.

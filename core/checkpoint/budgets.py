@@ -128,7 +128,7 @@ def check_tensors(
         size = t.numel() * t.element_size()
         if t.numel():
             span = 1 + sum((n - 1) * abs(s) for n, s in zip(t.shape, t.stride(), strict=True))
-            need = (t.storage_offset() + span) * t.element_size()
+            need = int((t.storage_offset() + span) * t.element_size())  # SymInt only when traced
             have = t.untyped_storage().nbytes()
             if need > have:
                 raise BadTensorError(

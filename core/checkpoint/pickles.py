@@ -11,7 +11,7 @@ import warnings
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import torch
 
@@ -221,15 +221,17 @@ def _pickle_globals(f: IO[bytes], max_pickles: int, big: list[int] | None = None
                     found.append(f"{module}.{attr}")
                     stack.append(None)
                 elif name == "STACK_GLOBAL":
-                    module, attr = (stack[-2], stack[-1]) if len(stack) >= 2 else (None, None)
-                    found.append(f"{module}.{attr}" if module and attr else "<dynamic global>")
+                    g_module, g_attr = (stack[-2], stack[-1]) if len(stack) >= 2 else (None, None)
+                    found.append(
+                        f"{g_module}.{g_attr}" if g_module and g_attr else "<dynamic global>"
+                    )
                     stack[-2:] = [None]
                 elif name in ("MEMOIZE",):
                     memo[len(memo)] = stack[-1] if stack else None
                 elif name in ("PUT", "BINPUT", "LONG_BINPUT"):
-                    memo[int(arg)] = stack[-1] if stack else None
+                    memo[int(cast(int, arg))] = stack[-1] if stack else None
                 elif name in ("GET", "BINGET", "LONG_BINGET"):
-                    stack.append(memo.get(int(arg)))
+                    stack.append(memo.get(int(cast(int, arg))))
                 elif isinstance(arg, str):
                     stack.append(arg)
                 elif isinstance(arg, int) and big is not None and arg > 2**31:

@@ -8,6 +8,7 @@ import argparse
 import logging
 import sys
 import time
+from typing import Any
 
 from posescope.core.detection import registry, weights
 from posescope.core.detection.base import Detector, DetectorError, WeightsMissingError
@@ -62,7 +63,7 @@ def detector_from_args(args: argparse.Namespace) -> tuple[Detector | None, int]:
     name = getattr(args, "detector", None)
     model = getattr(args, "detector_model", None)
     label = f"downloading {name or weights.DEFAULT} detector"
-    kw = {"progress": ProgressBar(label)}
+    kw: dict[str, Any] = {"progress": ProgressBar(label)}
     if name is None and model is None:
         found = registry.open_default(**kw)
         if found.problem is not None:
@@ -88,10 +89,11 @@ def tracker_from_args(args: argparse.Namespace, detector: Detector | None, live_
     from posescope.core.detection.background import BackgroundDetector
     from posescope.core.person import PersonTracker
 
+    chosen: Detector | BackgroundDetector | None = detector
     if detector is not None and live_or_video:
-        detector = BackgroundDetector(detector)
+        chosen = BackgroundDetector(detector)
     return PersonTracker(
-        detector,
+        chosen,
         detect_every=max(1, int(getattr(args, "detect_every", DETECT_EVERY))),
         whole_frame=not getattr(args, "no_whole_frame", False),
     )

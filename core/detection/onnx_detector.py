@@ -163,8 +163,10 @@ class OnnxDetector:
         self.input_size: tuple[int, int] = (
             (fixed[0], fixed[1]) if None not in fixed else preprocess.input_size  # type: ignore[assignment]
         )
-        self._mean = None if preprocess.mean is None else np.float32(preprocess.mean)
-        self._std = None if preprocess.std is None else np.float32(preprocess.std)
+        self._mean = (
+            None if preprocess.mean is None else np.array(preprocess.mean, dtype=np.float32)
+        )
+        self._std = None if preprocess.std is None else np.array(preprocess.std, dtype=np.float32)
         self._outputs = [o.name for o in self.session.get_outputs()]
 
     def _input(self, image: np.ndarray) -> tuple[np.ndarray, float]:
