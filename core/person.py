@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from posescope.core.detection.background import BackgroundDetector
-from posescope.core.detection.base import Detection, whole_frame
+from posescope.core.detection.base import Detection, detector_input, whole_frame
 from posescope.core.types import Frame
 
 Box = tuple[float, float, float, float]  # x, y, w, h in pixels
@@ -138,10 +138,10 @@ class PeopleDetector:
 
     def detect(self, image: np.ndarray) -> list[Detection]:
         """People in a BGR image: [Detection((x, y, w, h), score)], best first."""
-        if image is None or image.ndim < 2 or image.size == 0:
+        bgr = detector_input(image)
+        if bgr is None:
             return []
-        if image.ndim == 2:
-            image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+        image = bgr
         h, w = image.shape[:2]
         found: list[tuple[Box, float]] = []
         for model, hog in self._models:

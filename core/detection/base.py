@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import NamedTuple, Protocol, runtime_checkable
 
+import cv2
 import numpy as np
 
 Box = tuple[float, float, float, float]  # x, y, w, h in frame pixels
@@ -59,6 +60,14 @@ class ChecksumError(DetectorError):
     """A downloaded file is not the one that was pinned (nothing is left in the cache)."""
 
 
+def detector_input(image: np.ndarray | None) -> np.ndarray | None:
+    """The image every detector works on: BGR (a grey image converted), or None when there is
+    nothing to look at (no image, or an empty one)."""
+    if image is None or image.ndim < 2 or image.size == 0:
+        return None
+    return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 else image
+
+
 def whole_frame(width: int, height: int) -> Box:
     """The whole image as a person box (the fallback when nobody is found)."""
     return (0.0, 0.0, float(width), float(height))
@@ -72,5 +81,6 @@ __all__ = [
     "DetectorError",
     "DownloadCancelled",
     "WeightsMissingError",
+    "detector_input",
     "whole_frame",
 ]

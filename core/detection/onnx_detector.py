@@ -20,7 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from posescope.core.detection.base import Detection, DetectorError
+from posescope.core.detection.base import Detection, DetectorError, detector_input
 
 log = logging.getLogger(__name__)
 
@@ -209,10 +209,10 @@ class OnnxDetector:
 
     def detect(self, image: np.ndarray) -> list[Detection]:
         """People in a BGR image: Detection((x, y, w, h), score), best first, clipped to it."""
-        if image is None or image.ndim < 2 or image.size == 0:
+        bgr = detector_input(image)
+        if bgr is None:
             return []
-        if image.ndim == 2:
-            image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+        image = bgr
         h, w = image.shape[:2]
         boxes, scores = self.raw_boxes(image)
         out = []
