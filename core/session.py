@@ -26,6 +26,7 @@ from psygnal import Signal, SignalGroup
 from posescope.core.playback import Playback, PlaybackMode
 from posescope.core.selection import Selection
 from posescope.core.session_analysis import SessionAnalysis
+from posescope.core.session_compare import Comparison
 from posescope.core.session_people import People
 from posescope.core.session_types import (
     BuildFailed,
@@ -123,6 +124,7 @@ class Session(SessionAnalysis):
         self._init_analysis()
         # people finding: detector status, weights download, person box undo (session_people)
         self.people = People(self)
+        self.compare = Comparison(self)  # A/B: two networks compared (core/session_compare)
 
     # ---------------------------------------------------------------- read-only state
 
@@ -182,15 +184,18 @@ class Session(SessionAnalysis):
 
     @staticmethod
     def choose_checkpoints(opened: Sequence[Opened]) -> CheckpointChoice:
-        """Of several checkpoints dropped together, the last pose network and the last RootNet
-        win; the other pose networks are named as passed over."""
+        """Of several checkpoints dropped together: two pose networks are compared (A, B in
+        the order dropped; of more than two, the last two, the others named as passed over);
+        one runs alone; the last RootNet gives root depth beside them."""
         poses = [o for o in opened if o.ident.family != "rootnet"]
         roots = [o for o in opened if o.ident.family == "rootnet"]
+        pair = len(poses) >= 2
         return CheckpointChoice(
-            pose=poses[-1] if poses else None,
+            pose=(poses[-2] if pair else poses[-1]) if poses else None,
             rootnet=roots[-1] if roots else None,
-            passed_over=tuple(poses[:-1]),
+            passed_over=tuple(poses[:-2] if pair else poses[:-1]),
             rootnets_dropped=len(roots),
+            compare=poses[-1] if pair else None,
         )
 
     def checkpoints_opened(self, results: Sequence[Opened | OpenFailed]) -> CheckpointChoice:
@@ -200,11 +205,13 @@ class Session(SessionAnalysis):
             if isinstance(r, OpenFailed):
                 self.events.open_failed.emit(r, still)
         choice = self.choose_checkpoints([r for r in results if isinstance(r, Opened)])
+        choice = self.compare.resolve(choice)  # "Compare with…": the new one is B
         self.events.checkpoints_chosen.emit(choice)
         if choice.rootnet is not None:
             self.rootnet = choice.rootnet
             self.events.rootnet_changed.emit(choice.rootnet)
         if choice.pose is not None:
+            self.compare.set_pair(choice.pose, choice.compare)  # one network: not comparing
             self.model_settings = replace(self.model_settings, upsample=None)
             self.load(choice.pose)
         elif choice.rootnet is not None and self.base is not None:
@@ -240,6 +247,7 @@ class Session(SessionAnalysis):
             self.rootnet,
             self.runner_settings,
             tuple(notes),
+            self.compare.b,
         )
         self.events.build_requested.emit(request)
         return request
@@ -347,8 +355,9 @@ class Session(SessionAnalysis):
 
     def _rebuild_runner(self) -> None:
         if self.model is not None:
+            b = self.model.b.estimator if self.model.b is not None else None
             self.events.runner_requested.emit(
-                RunnerRequest(self._model_gen, self.model.estimator, self.runner_settings)
+                RunnerRequest(self._model_gen, self.model.estimator, self.runner_settings, b)
             )
 
     def install_runner(self, model_generation: int, runner: object) -> bool:

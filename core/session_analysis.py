@@ -41,6 +41,7 @@ class AnalysisRequest:
     estimator: Estimator
     settings: RunnerSettings
     synchronous: bool = True
+    estimator_b: Estimator | None = None  # A/B: B's network on A's boxes (both cached)
 
 
 class SessionAnalysis:
@@ -100,9 +101,13 @@ class SessionAnalysis:
         self.analysis = PoseCache(key, source.frame_count or None)
         self.analysis_key = key
         self.analysis_progress = self.analysis.progress()
+        b = model.b.estimator if model.b is not None else None
         self.events.analysis_requested.emit(
-            AnalysisRequest(key, source.spec, self.analysis, model.estimator, self.runner_settings)
-        )
+            AnalysisRequest(
+                key, source.spec, self.analysis, model.estimator, self.runner_settings,
+                estimator_b=b,
+            )
+        )  # fmt: skip
         self.events.analysis_progressed.emit(self.analysis_progress)
 
     # ---------------------------------------------------------------- answers (controller)

@@ -168,6 +168,7 @@ class Model:
     estimator: Estimator
     settings: ModelSettings
     rootnet: Opened | None = None
+    b: Model | None = None  # A/B: the network compared with this one (core/session_compare)
 
     def opened(self) -> Opened:
         return Opened(str(self.ckpt.path), self.ckpt, self.base_ident)
@@ -238,6 +239,7 @@ class CheckpointChoice:
     rootnet: Opened | None
     passed_over: tuple[Opened, ...] = ()  # pose checkpoints dropped with a later one
     rootnets_dropped: int = 0
+    compare: Opened | None = None  # B: two pose networks dropped together are compared
 
 
 @dataclass(frozen=True)
@@ -251,6 +253,7 @@ class BuildRequest:
     rootnet: Opened | None
     runner: RunnerSettings
     notes: tuple[str, ...] = ()  # warnings to show (an override that does not fit)
+    compare: Opened | None = None  # B, built beside A with the same settings (A/B)
 
 
 @dataclass(frozen=True)
@@ -260,6 +263,7 @@ class RunnerRequest:
     model_generation: int
     estimator: Estimator
     settings: RunnerSettings
+    estimator_b: Estimator | None = None  # A/B: B runs on A's boxes (core/compare_runner)
 
 
 @dataclass(frozen=True)

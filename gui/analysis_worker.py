@@ -43,7 +43,9 @@ class AnalysisWorker(WorkerBase):
             None if req.settings.tracker_box is not None
             else engine.make_detector(req.settings).detector
         )  # fmt: skip
-        runner = engine.make_runner(req.estimator, req.settings, detector, req.synchronous)
+        runner = engine.make_runner(
+            req.estimator, req.settings, detector, req.synchronous, req.estimator_b
+        )
         source = engine.open_media(req.spec)
         last = [0.0]
 

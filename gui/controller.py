@@ -96,6 +96,7 @@ class Controller(QObject):
         ev.speed_changed.connect(self._speed_changed)
         ev.analysis_requested.connect(self._analyse)
         ev.analysis_stopped.connect(self._stop_analysis)
+        session.compare.events.diff_requested.connect(self._diff)
         people = session.people.events
         people.download_requested.connect(self._start_download)
         people.download_cancel_requested.connect(self._cancel_download)
@@ -156,8 +157,14 @@ class Controller(QObject):
             model = engine.build_model(
                 request.opened.ckpt, request.opened.ident, request.settings, request.rootnet
             )
+            if request.compare is not None:  # A/B: B with the same settings, on A's boxes
+                b = request.compare
+                model.b = engine.build_model(b.ckpt, b.ident, request.settings, request.rootnet)
+            estimator_b = model.b.estimator if model.b is not None else None
             choice = engine.make_detector(request.runner)  # a problem: runs without it
-            runner = engine.make_runner(model.estimator, request.runner, choice.detector)
+            runner = engine.make_runner(
+                model.estimator, request.runner, choice.detector, estimator_b=estimator_b
+            )
             return model, runner, choice
 
         self.tasks.submit(
@@ -187,7 +194,10 @@ class Controller(QObject):
             choice = engine.make_detector(settings)
             if choice.problem is not None and settings.detector_explicit:
                 return None, choice  # asked for by name: the running runner is kept
-            return engine.make_runner(request.estimator, settings, choice.detector), choice
+            runner = engine.make_runner(
+                request.estimator, settings, choice.detector, estimator_b=request.estimator_b
+            )
+            return runner, choice
 
         def done(made: tuple[PoseRunner | None, engine.DetectorChoice]) -> None:
             runner, choice = made
@@ -207,6 +217,24 @@ class Controller(QObject):
 
     def _install_runner(self, installed: RunnerInstalled) -> None:
         self.inference.set_runner(installed.runner, installed.generation)
+
+    def _diff(self, key: int, a: Opened, b: Opened) -> None:
+        """A/B: compare the two files' architectures and weights in the task thread."""
+
+        def diff() -> object:
+            from posescope.core.diff import diff_checkpoints
+
+            return diff_checkpoints(a.ckpt, a.ident, b.ckpt, b.ident)
+
+        def failed(exc: BaseException) -> None:
+            error = exc if isinstance(exc, Exception) else RuntimeError(str(exc))
+            self.session.compare.diff_failed(key, error)
+
+        self.tasks.submit(
+            diff,
+            on_done=lambda d: self.closed or self.session.compare.diff_finished(key, d),
+            on_error=failed,
+        )
 
     # ---------------------------------------------------------------- sources, frames
 

@@ -112,6 +112,7 @@ def make_runner(
     settings: RunnerSettings,
     detector: Detector | None = None,
     synchronous: bool = False,
+    estimator_b: Estimator | None = None,
 ) -> PoseRunner:
     """A fresh PoseRunner (tracker + smoother) around `estimator`. The detector works in its
     own thread (a BackgroundDetector, ended by `runner.close()`), every DETECT_EVERY frames;
@@ -132,14 +133,23 @@ def make_runner(
             detect_every=DETECT_EVERY,
             whole_frame=settings.whole_frame,
         )
-    smoother = PoseSmoother(
-        enabled=settings.smoothing, min_cutoff=settings.smoother_args()["min_cutoff"]
-    )
+
+    def smoother() -> PoseSmoother:
+        return PoseSmoother(
+            enabled=settings.smoothing, min_cutoff=settings.smoother_args()["min_cutoff"]
+        )
+
     if synchronous:  # frames in order from the first: no seeks to look at afresh
         from posescope.core.pipeline import PoseRunner
 
-        return PoseRunner(estimator, tracker, smoother)
-    return _app_runner()(estimator, tracker, smoother)
+        runner = PoseRunner(estimator, tracker, smoother())
+    else:
+        runner = _app_runner()(estimator, tracker, smoother())
+    if estimator_b is None:
+        return runner
+    from posescope.core.compare_runner import CompareRunner  # A/B: B on A's boxes
+
+    return CompareRunner(runner, estimator_b, smoother())  # type: ignore[return-value]
 
 
 FAR_SEEK = 8  # frames: a seek farther than this (or back) looks at the frame afresh

@@ -271,17 +271,18 @@ def test_a_frame_the_model_failed_on_is_reported_once_per_runner() -> None:
 # ------------------------------------------------------------------------------ checkpoints
 
 
-def test_the_last_pose_checkpoint_and_the_last_rootnet_of_a_drop_win() -> None:
+def test_the_last_pose_checkpoints_and_the_last_rootnet_of_a_drop_win() -> None:
     s = Session()
     rec = Recorder(s)
-    xs, m = opened("xs.pth"), opened("m.pth", variant="M")
+    xs, s_, m = opened("xs.pth"), opened("s.pth", variant="S"), opened("m.pth", variant="M")
     r1, r2 = opened("r1.pth", "rootnet", None), opened("r2.pth", "rootnet", None)
     bad = OpenFailed("notes.pth", ValueError("not a checkpoint"))
-    choice = s.checkpoints_opened([xs, r1, bad, m, r2])
-    assert choice.pose is m and choice.rootnet is r2
+    choice = s.checkpoints_opened([xs, r1, bad, s_, m, r2])
+    # more than two pose networks: the last two are compared (A, B), the others passed over
+    assert choice.pose is s_ and choice.compare is m and choice.rootnet is r2
     assert choice.passed_over == (xs,) and choice.rootnets_dropped == 2
     (request,) = [args[0] for args in rec.of("build_requested")]
-    assert request.opened is m and request.rootnet is r2
+    assert request.opened is s_ and request.compare is m and request.rootnet is r2
     assert rec.of("open_failed") == [(bad, None)]
 
 
