@@ -125,6 +125,7 @@ class ArchPanel(QScrollArea):
         self.upsample_boxes: list[QCheckBox] = []
         self.fields: dict[str, QLabel] = {}
         self._overridden = False
+        self.comparison: Any | None = None  # A/B: makes the side-by-side card (compare_panel)
         self.show_empty()
 
     # ------------------------------------------------------------------ public API
@@ -182,6 +183,12 @@ class ArchPanel(QScrollArea):
         if self.data is not None:
             self._build()
 
+    def set_comparison(self, make_card: Any | None) -> None:
+        """A/B: `make_card()` builds the side-by-side card shown on top (None: not comparing)."""
+        self.comparison = make_card
+        if self.data is not None:
+            self._build()
+
     def variant(self) -> str | None:
         return None if self.data is None else self.data.get("variant")
 
@@ -219,6 +226,8 @@ class ArchPanel(QScrollArea):
         d = self.data or {}
         self._reset_refs()
         page, layout = self._page()
+        if self.comparison is not None:
+            layout.addWidget(self.comparison())
         layout.addWidget(self._summary_card(d))
         if d.get("warnings"):
             layout.addWidget(self._warnings_card(d["warnings"]))

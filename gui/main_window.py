@@ -37,6 +37,7 @@ from posescope.gui.arch_binding import bind_arch_panel
 from posescope.gui.arch_panel import ArchPanel
 from posescope.gui.banner import Banner, BannerMessage
 from posescope.gui.chrome import tool_button, view_header
+from posescope.gui.compare_ui import install_compare
 from posescope.gui.controller import Controller
 from posescope.gui.export_dialog import ExportController, Exports
 from posescope.gui.joints_panel import JointsPanel
@@ -88,6 +89,7 @@ class MainWindow(QMainWindow):
             child.setAcceptDrops(False)  # a drop anywhere (even on a text field) opens files
         self._wire()
         self.workflow = install_workflow(self, self._show)  # playback modes, recording
+        self.compare_ui = install_compare(self)  # A/B: two checkpoints compared
         self._update_hint()
 
     # ================================================================== layout

@@ -109,7 +109,17 @@ def checkpoints_chosen(choice: CheckpointChoice, base_loaded: bool) -> list[Mess
     out: list[Message] = []
     if choice.rootnet is not None and choice.rootnets_dropped > 1:
         out.append(Message(f"Several RootNets dropped; using {_name(choice.rootnet.path)}", "info"))
-    if choice.pose is not None:
+    if choice.pose is not None and choice.compare is not None:  # A/B (core/session_compare)
+        a, b = choice.pose, choice.compare
+        used = f"comparing A {_name(a.path)} with B {_name(b.path)}"
+        out.append(Message(f"{used[0].upper()}{used[1:]} on the same frames and boxes", "info"))
+        for other in choice.passed_over:
+            out.append(
+                Message(
+                    f"{_name(other.path)} is {other.ident.title}; {used} (the last two)", "info"
+                )
+            )
+    elif choice.pose is not None:
         for other in choice.passed_over:
             out.append(
                 Message(

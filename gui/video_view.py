@@ -219,6 +219,12 @@ class VideoView(QWidget):
         self._show_boxes = bool(show)
         self._update_overlay()
 
+    def set_skeleton_visible(self, visible: bool) -> None:
+        """Show or hide the side-coloured bones and joints (A/B draws its own in two colours;
+        boxes, ids and labels stay)."""
+        for item in (*self._bones.values(), self._joints):
+            item.setVisible(bool(visible))
+
     def set_box_drawing(self, enabled: bool) -> None:
         """Allow Shift+drag box drawing and show the editable box (None until drawn)."""
         self.viewbox.draw_enabled = bool(enabled)
