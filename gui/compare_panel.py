@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QTableWidget,
     QTableWidgetItem,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -32,6 +33,7 @@ from PySide6.QtWidgets import (
 from posescope.core.session import Session
 from posescope.core.session_compare import Comparison, DistanceRow, Visibility
 from posescope.gui.arch_panel import _Card, _label, human_count, human_size
+from posescope.gui.chrome import tool_button
 from posescope.gui.compare_overlay import dot, rich
 
 DIFF_MARK = "≠"
@@ -107,7 +109,6 @@ def diff_lines(compare: Comparison) -> list[tuple[str, str]]:
 def compare_card(compare: Comparison) -> QFrame:
     """A card: A and B side by side (differing fields marked ≠), then the diff summary."""
     card = _Card("A/B comparison")
-    card.setObjectName("CompareCard")
     a, b = compare.a, compare.b
     grid = QGridLayout()
     grid.setHorizontalSpacing(10)
@@ -178,13 +179,13 @@ class DistanceReadout(QWidget):
 
         bar = QHBoxLayout()
         bar.setSpacing(4)
-        self.buttons: dict[Visibility, QPushButton] = {}
+        self.buttons: dict[Visibility, QToolButton] = {}
         for value, text in (
             (Visibility.BOTH, "A + B"),
             (Visibility.A, "A only"),
             (Visibility.B, "B only"),
         ):
-            button = QPushButton(text)
+            button = tool_button(text, f"Show {text} in the 2D and 3D views")
             button.setCheckable(True)
             button.setObjectName("SegmentButton")
             button.clicked.connect(lambda _=False, v=value: self.compare.set_visibility(v))

@@ -13,12 +13,13 @@ from functools import partial
 
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
-from PySide6.QtWidgets import QDockWidget, QFileDialog, QPushButton, QWidget
+from PySide6.QtWidgets import QDockWidget, QFileDialog, QToolButton, QWidget
 
 from posescope.core.session import Session
 from posescope.core.session_compare import Visibility
 from posescope.core.session_types import CheckpointChoice
 from posescope.gui import engine
+from posescope.gui.chrome import tool_button
 from posescope.gui.compare_overlay import CompareOverlay2D, CompareOverlay3D
 from posescope.gui.compare_panel import DistanceReadout, compare_card
 from posescope.gui.workflow import _menu
@@ -92,14 +93,13 @@ class CompareUI(QObject):
             window.addActions([*self.visibility_actions.values(), self.cycle_action])
 
         # the same toggles in the video's header, while comparing
-        self.header_buttons: dict[Visibility, QPushButton] = {}
+        self.header_buttons: dict[Visibility, QToolButton] = {}
         header = getattr(window, "_video_header", None)
         for value, text in ((Visibility.BOTH, "A+B"), (Visibility.A, "A"), (Visibility.B, "B")):
-            button = QPushButton(text)
+            tip = f"{VISIBILITY_TEXT[value][0]} ({VISIBILITY_TEXT[value][1]}; {CYCLE_KEY} cycles)"
+            button = tool_button(text, tip)
             button.setObjectName("SegmentButton")
             button.setCheckable(True)
-            button.setToolTip(f"{VISIBILITY_TEXT[value][0]} ({VISIBILITY_TEXT[value][1]}; "
-                              f"{CYCLE_KEY} cycles)")  # fmt: skip
             button.clicked.connect(partial(self._clicked, value))
             button.hide()
             if header is not None:
