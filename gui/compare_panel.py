@@ -248,21 +248,36 @@ class DistanceReadout(QWidget):
         for value, button in self.buttons.items():
             button.setChecked(value == c.visibility)
         rows = self.rows()
-        lines = []
         frame_no = f"frame {c.frame_index}" if c.frame_index is not None else "this frame"
+        cells = [("", frame_no, f"average ({c.averaged_frames} analysed frames)")]
         for row in rows:
-            frame, average = row_text(row)
-            lines.append(f"<b>#{row.track_id}</b> &nbsp;{frame_no}: {frame} &nbsp;·&nbsp; "
-                         f"average: {average}")  # fmt: skip
-        if c.overall.count:
-            lines.append(
-                f"All people, {c.averaged_frames} analysed frames: "
-                f"{_fmt(float(c.overall.pixels.mean()), float(c.overall.mm.mean()))}"
+            cells.append((f"#{row.track_id}", *row_text(row)))
+        if c.overall.count and len(c.averages) > 1:
+            cells.append(
+                ("all", "", _fmt(float(c.overall.pixels.mean()), float(c.overall.mm.mean())))
             )
-        elif not rows:
+        td = "<td style='padding: 1px 10px 1px 0'>"
+        html = (
+            "<table>"
+            + "".join(
+                "<tr>"
+                + "".join(f"{td}{'<b>' if i == 0 else ''}{rich(t)}</td>" for t in row)
+                + "</tr>"
+                for i, row in enumerate(cells)
+            )
+            + "</table>"
+        )
+        lines = [html]
+        if not rows:
             lines.append("No distance yet: A and B have no person in common on this frame.")
         if c.note:
             lines.append(f"<span style='color:#f5a524'>{rich(c.note)}</span>")
+        lines.append(
+            "<span style='color:#8b95ab'>Mean over the joints of |A − B|: pixels in the image, "
+            "mm in camera space. Joint by joint below"
+            + (f" for #{rows[0].track_id}" if rows else "")
+            + ".</span>"
+        )
         self.summary.setText("<br>".join(lines))
         self._fill_table(rows[0] if rows else None)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -158,8 +159,9 @@ class Controller(QObject):
                 request.opened.ckpt, request.opened.ident, request.settings, request.rootnet
             )
             if request.compare is not None:  # A/B: B with the same settings, on A's boxes
-                b = request.compare
-                model.b = engine.build_model(b.ckpt, b.ident, request.settings, request.rootnet)
+                b = request.compare  # (A's upsampling override is A's own)
+                settings_b = replace(request.settings, upsample=None)
+                model.b = engine.build_model(b.ckpt, b.ident, settings_b, request.rootnet)
             estimator_b = model.b.estimator if model.b is not None else None
             choice = engine.make_detector(request.runner)  # a problem: runs without it
             runner = engine.make_runner(

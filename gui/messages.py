@@ -151,7 +151,8 @@ def build_started(request: BuildRequest) -> list[Message]:
 def model_running(model: Model) -> list[Message]:
     out = [
         Message(
-            f"{model.ident.title} running on {model.estimator.device}"
+            (f"A {model.ident.title} and B {model.b.ident.title}" if model.b else model.ident.title)
+            + f" running on {model.estimator.device}"
             + (" with RootNet root depth" if model.rootnet else ""),
             "success",
         )

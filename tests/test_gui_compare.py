@@ -23,6 +23,7 @@ from test_gui_support import (  # noqa: F401 (fixtures)
 from posescope.core.pipeline import Estimator
 from posescope.core.session_compare import Visibility
 from posescope.core.sources import open_source
+from posescope.gui import messages
 from posescope.gui.compare_overlay import A_RGB, B_RGB
 from posescope.gui.shortcuts import shortcut_rows
 from tests import factory
@@ -103,12 +104,15 @@ def test_two_checkpoints_are_compared_in_both_views_with_their_distance(
     np.testing.assert_allclose(d.pixels, px, atol=0.05)
     np.testing.assert_allclose(d.mm, mm, atol=0.5)
     readout = ui.readout
-    assert f"frame 0: {px.mean():.1f} px · {mm.mean():.0f} mm" in readout.summary_text()
+    text = readout.summary_text()
+    assert "frame 0" in text and f"{px.mean():.1f} px · {mm.mean():.0f} mm" in text
     names = [readout.table.item(j, 0).text() for j in range(readout.table.rowCount())]
     assert names[0] == s.model.estimator.joint_set.joints[0] and len(names) == 18
     assert readout.table.item(3, 1).text() == f"{px[3]:.1f}"
     qtbot.waitUntil(lambda: compare.averaged_frames >= 3, timeout=120000)
-    qtbot.waitUntil(lambda: "analysed frames" in readout.summary_text(), timeout=10000)
+    qtbot.waitUntil(lambda: "average (0 analysed" not in readout.summary_text(), timeout=10000)
+    (running,) = messages.model_running(s.model)
+    assert running.text.startswith("A ConvNeXtPose-XS and B ConvNeXtPose-S running on cpu")
 
     # toggles: A only, then X cycles to B only, then both
     ui.visibility_actions[Visibility.A].trigger()
