@@ -87,6 +87,7 @@ class Comparison:
         ev.frame_shown.connect(self._frame_shown)
         ev.analysis_progressed.connect(self._analysis_progressed)
         ev.build_failed.connect(self._build_failed)
+        ev.identify_failed.connect(self._identify_failed)
 
     # ---------------------------------------------------------------- state
 
@@ -237,6 +238,9 @@ class Comparison:
         self.averaged_frames = max(self.averaged_frames, done)
         if added:
             self.events.distances_changed.emit()
+
+    def _identify_failed(self, _paths: object, _error: object) -> None:
+        self._with_pending = False  # "Compare with…" ends with the files it asked for
 
     def _build_failed(self, _failed: BuildFailed) -> None:
         """The pair did not build: what runs (and what it compares with) is shown again."""

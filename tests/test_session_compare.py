@@ -112,6 +112,11 @@ def test_compare_with_makes_the_new_checkpoint_b_beside_the_running_a() -> None:
     # the next drop is a drop again: one checkpoint runs alone
     s.checkpoints_opened([opened("m.pth", variant="M")])
     assert not s.compare.active
+    # a "Compare with…" whose reading crashed does not turn the next drop into B
+    s.compare.compare_with(["broken.pth"])
+    s.identify_crashed(["broken.pth"], RuntimeError("disk gone"))
+    s.checkpoints_opened([opened("l.pth", variant="L")])
+    assert not s.compare.active and s.base.path == "l.pth"
 
 
 def test_the_runner_and_the_analysis_pass_get_b_with_a() -> None:
