@@ -12,6 +12,7 @@ neighbouring convolutions, channels-last memory, inference mode, optional fp16 o
 from __future__ import annotations
 
 import copy
+import logging
 import re
 import warnings
 from collections.abc import Mapping
@@ -24,6 +25,8 @@ from torch import nn
 
 from posescope.core.identify import Architecture
 from posescope.core.variants import IMAGENET_MEAN, IMAGENET_STD
+
+log = logging.getLogger(__name__)
 
 # ----------------------------------------------------------------------------- ConvNeXt-BN
 
@@ -820,7 +823,9 @@ class InferenceModel:
     applies on GPU devices only (CPU half convolutions are slower).
 
     `backend="onnxruntime"` runs the network through onnxruntime instead (core/onnx_form.py);
-    "auto" takes the backend measured faster on the device (`onnx_form.DEFAULT_BACKEND`).
+    "auto" takes the backend measured faster on the device (`onnx_form.choose_backend`: on a
+    CPU onnxruntime, unless `compile`), and the torch engine should that one fail to build
+    (`backend_note` says why).
 
     `compile=True` hands the folded network to `torch.compile` (inductor, with freezing on
     CPU) instead; it compiles for ~20 s on first use, needs a C++ compiler on CPU and is no
@@ -854,14 +859,25 @@ class InferenceModel:
         # the onnxruntime form (core/onnx_form.py) or this module's torch forms
         from posescope.core import onnx_form
 
-        self.backend = onnx_form.default_backend(self.device) if backend == "auto" else backend
-        if self.backend not in onnx_form.BACKENDS:
-            raise ValueError(f"backend must be auto, {' or '.join(onnx_form.BACKENDS)}")
-        self._ort = None
+        self.backend = onnx_form.choose_backend(self.device, backend, compile)
+        self.backend_note: str | None = None  # why "auto" did not get its first choice
+        self._ort: onnx_form.OnnxRuntimeForm | None = None
         if self.backend == "onnxruntime":
-            self._ort = onnx_form.OnnxRuntimeForm(net, self.device, self.fp16)
-            self.form = self._ort.name
-            return
+            try:
+                self._ort = onnx_form.OnnxRuntimeForm(net, self.device, self.fp16)
+            except Exception as exc:  # asked for by name: the caller says why; auto: torch
+                if backend != "auto":
+                    raise
+                self.backend = "torch"
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+                self.backend_note = (
+                    f"the onnxruntime form could not be built ({type(exc).__name__}: {first});"
+                    " the torch engine runs"
+                )
+                log.warning("%s", self.backend_note)
+            else:
+                self.form = self._ort.name
+                return
         if compile:
             self.compile_error = self._try_compile(folded)
             if self.compiled:

@@ -228,9 +228,9 @@ def check_file(
     run_file: Callable[[Path, np.ndarray], np.ndarray],
 ) -> float:
     """Largest |file - engine| in heatmap units over random crops at CHECK_BATCHES; the
-    engine is PoseScope's torch form on the CPU, fp32 (what `run` computes there)."""
+    engine is PoseScope's torch form on the CPU, fp32 (independent of onnxruntime)."""
     worst = 0.0
-    engine = InferenceModel(net, "cpu")
+    engine = InferenceModel(net, "cpu", backend="torch")  # the reference: not onnxruntime
     for i, batch in enumerate(CHECK_BATCHES):
         crops, x = example_input(arch, input_form, batch, seed=100 + i)
         got = np.asarray(run_file(path, x), dtype=np.float64)

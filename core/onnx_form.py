@@ -17,13 +17,32 @@ import torch
 from posescope.core.model import PoseNetwork
 
 BACKENDS = ("torch", "onnxruntime")
-# Measured (benchmarks/backends.py, RESULTS.md): on the CPU the torch engine's oneDNN form is
-# as fast or faster than onnxruntime at batch 1; on a GPU not measured yet, so torch stays.
-DEFAULT_BACKEND = {"cpu": "torch", "cuda": "torch", "mps": "torch"}
+# Measured (benchmarks/backends.py, RESULTS.md ▸ Backends), on a quiet 2-core Xeon: onnxruntime
+# takes 0.91-0.98x the torch engine's time per call at 2 threads and 0.79-0.81x at 1 thread
+# (XS, M, L, batch 1), and 0.71x per frame end to end on a video (M, `posescope bench`): it is
+# the CPU default. Its one-off export (2-4 s) is kept in a disk cache (core/onnx_cache.py).
+# On a GPU not measured yet (and the PyPI onnxruntime has no CUDA provider): torch stays.
+DEFAULT_BACKEND = {"cpu": "onnxruntime", "cuda": "torch", "mps": "torch"}
 
 
 def default_backend(device: torch.device) -> str:
     return DEFAULT_BACKEND.get(device.type, "torch")
+
+
+def choose_backend(device: torch.device, requested: str = "auto", compile: bool = False) -> str:
+    """The backend a model is built with: the one asked for, or for "auto" the one measured
+    faster on the device, unless that cannot be (onnxruntime not installed, or torch.compile
+    asked for: a torch form)."""
+    if requested != "auto":
+        if requested not in BACKENDS:
+            raise ValueError(f"backend must be auto, {' or '.join(BACKENDS)}")
+        return requested
+    if compile:
+        return "torch"
+    preferred = default_backend(device)
+    if preferred == "onnxruntime" and not available():
+        return "torch"
+    return preferred
 
 
 def available() -> bool:
@@ -47,10 +66,10 @@ class OnnxRuntimeForm:
             )
         import onnxruntime as ort
 
+        from posescope.core import onnx_cache
         from posescope.core.network_export import ExportableNetwork, to_onnx
 
         module = ExportableNetwork(net, "uint8-bgr", fp16=fp16, peaks=True)
-        model = to_onnx(module, net.arch)
         cuda = device.type == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers()
         providers: list[str | tuple[str, dict[str, int]]] = ["CPUExecutionProvider"]
         if cuda:
@@ -64,7 +83,13 @@ class OnnxRuntimeForm:
             # (and, in the benchmark, the torch form timed next) needs
             options.intra_op_num_threads = torch.get_num_threads()
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = ort.InferenceSession(model, options, providers=providers)
+        key = onnx_cache.model_key(net.state_dict(), ("uint8-bgr", fp16, "peaks", net.arch))
+        session, self.from_cache = onnx_cache.cached_session(
+            key,
+            lambda: to_onnx(module, net.arch),
+            lambda data: ort.InferenceSession(data, options, providers=providers),
+        )
+        self.session = session
         self.provider = self.session.get_providers()[0]
         self.input_name = self.session.get_inputs()[0].name
 

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 Box = tuple[float, float, float, float]  # x, y, w, h in image pixels
 
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda", "mps")
+BACKENDS: tuple[str, ...] = ("auto", "torch", "onnxruntime")  # onnx_form.BACKENDS + auto
 DETECTOR_NAMES: tuple[str, ...] = ("rtmdet", "yolox", "hog", "none")  # registry.NAMES
 DEFAULT_DETECTOR = "rtmdet"  # weights.DEFAULT (not imported: this module stays cheap)
 FOCAL_RANGE = (100.0, 20000.0)
@@ -44,11 +45,14 @@ class ModelSettings:
     focal: float = 1500.0
     upsample: tuple[bool, ...] | None = None
     compile: bool = False
+    backend: str = "auto"  # auto (the faster on the device, measured) | torch | onnxruntime
 
     def validated(self) -> ModelSettings:
         """These settings, checked; raises SettingsError naming the bad one."""
         if self.device not in DEVICES:
             raise SettingsError(f"device {self.device!r}: expected one of {', '.join(DEVICES)}")
+        if self.backend not in BACKENDS:
+            raise SettingsError(f"backend {self.backend!r}: expected one of {', '.join(BACKENDS)}")
         lo, hi = FOCAL_RANGE
         if not (math.isfinite(self.focal) and lo <= self.focal <= hi):
             raise SettingsError(f"focal length {self.focal}: expected {lo:g} to {hi:g} px")
@@ -64,6 +68,7 @@ class ModelSettings:
             focal=(float(self.focal), float(self.focal)),
             upsample=self.upsample,
             compile=self.compile,
+            backend=self.backend,
         )
 
 

@@ -157,6 +157,9 @@ def model_running(model: Model) -> list[Message]:
             "success",
         )
     ]
+    note = getattr(model.estimator.model, "backend_note", None)
+    if note:
+        out.append(Message(note[0].upper() + note[1:], "warning"))
     if model.estimator.model.compile_error:
         out.append(
             Message(

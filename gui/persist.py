@@ -22,7 +22,7 @@ from posescope.core.session_types import (
 
 log = logging.getLogger(__name__)
 
-MODEL_KEYS = ("device", "fp16", "flip", "compile", "focal")
+MODEL_KEYS = ("device", "fp16", "flip", "compile", "backend", "focal")
 RUNNER_KEYS = ("smoothing", "strength", "whole_frame")
 DISPLAY_KEYS = ("show_labels", "show_boxes")
 

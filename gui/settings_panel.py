@@ -35,6 +35,11 @@ DEVICES: tuple[tuple[str, str], ...] = (
     ("cuda", "CUDA"),
     ("mps", "MPS (Apple)"),
 )
+BACKEND_CHOICES: tuple[tuple[str, str], ...] = (
+    ("auto", "Auto (the faster here)"),
+    ("torch", "torch engine"),
+    ("onnxruntime", "onnxruntime"),
+)
 
 
 @dataclass
@@ -43,6 +48,7 @@ class ViewerSettings:
     fp16: bool = False
     flip: bool = False
     compile: bool = False
+    backend: str = "auto"
     focal: float = 1500.0
     smoothing: bool = True
     strength: float = 0.5
@@ -90,6 +96,16 @@ class SettingsPanel(QScrollArea):
         )
         self.compile.setChecked(s.compile)
         form.addRow("", self.compile)
+        self.backend = QComboBox()
+        for key, name in BACKEND_CHOICES:
+            self.backend.addItem(name, key)
+        self.backend.setCurrentIndex(max(0, [k for k, _ in BACKEND_CHOICES].index(s.backend)))
+        self.backend.setToolTip(
+            "Which runtime computes the network. Auto: onnxruntime on a CPU (measured faster"
+            " there; its first build exports the network, ~3 s, then cached), the torch"
+            " engine on a GPU or with Compile"
+        )
+        form.addRow("Inference", self.backend)
         self.focal = QDoubleSpinBox()
         self.focal.setRange(100.0, 20000.0)
         self.focal.setDecimals(0)
@@ -149,6 +165,7 @@ class SettingsPanel(QScrollArea):
         self.setWidget(page)
 
         self.device.currentIndexChanged.connect(self._model_changed)
+        self.backend.currentIndexChanged.connect(self._model_changed)
         for box in (self.fp16, self.flip, self.compile):
             box.toggled.connect(self._model_changed)
         self.focal.valueChanged.connect(self._model_changed)
@@ -183,11 +200,14 @@ class SettingsPanel(QScrollArea):
 
     def show_model_settings(self, settings: ModelSettings) -> None:
         """Show the settings the session holds (after a rebuild with others failed, too)."""
-        widgets = (self.device, self.fp16, self.flip, self.compile, self.focal)
+        widgets = (self.device, self.fp16, self.flip, self.compile, self.backend, self.focal)
         blocked = [w.blockSignals(True) for w in widgets]
         keys = [k for k, _ in DEVICES]
         if settings.device in keys:
             self.device.setCurrentIndex(keys.index(settings.device))
+        backends = [k for k, _ in BACKEND_CHOICES]
+        if settings.backend in backends:
+            self.backend.setCurrentIndex(backends.index(settings.backend))
         self.fp16.setChecked(settings.fp16)
         self.flip.setChecked(settings.flip)
         self.compile.setChecked(settings.compile)
@@ -226,6 +246,7 @@ class SettingsPanel(QScrollArea):
             fp16=self.fp16.isChecked(),
             flip=self.flip.isChecked(),
             compile=self.compile.isChecked(),
+            backend=str(self.backend.currentData()),
             focal=float(self.focal.value()),
         )
 
@@ -252,6 +273,7 @@ def _flat(model: ModelSettings, runner: RunnerSettings, display: DisplaySettings
         fp16=model.fp16,
         flip=model.flip,
         compile=model.compile,
+        backend=model.backend,
         focal=model.focal,
         smoothing=runner.smoothing,
         strength=runner.strength,

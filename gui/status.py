@@ -23,7 +23,9 @@ GIVE_WAY: tuple[str, ...] = ("latency", "crop", "decode", "smooth", "detect", "p
 
 # InferenceModel.form -> what the device badge says, and its tooltip
 ENGINE_FORMS = {
-    "onednn": ("oneDNN", "fused oneDNN program (the fast CPU form)"),
+    "onnxruntime": ("onnxruntime", "onnxruntime, CPU provider (the default on a CPU)"),
+    "onnxruntime-cuda": ("onnxruntime", "onnxruntime, CUDA provider"),
+    "onednn": ("oneDNN", "torch engine: fused oneDNN program"),
     "torchscript": ("TorchScript", "traced TorchScript (the CPU fallback form)"),
     "compiled": ("compiled", "torch.compile"),
     "folded": ("", "folded network, eager"),

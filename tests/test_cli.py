@@ -218,6 +218,8 @@ def test_bench_writes_json(xs, tmp_path, capsys) -> None:
             str(xs),
             "--device",
             "cpu",
+            "--backend",
+            "torch",  # the torch engine's form and its two frames in flight
             "--iters",
             "3",
             "--batches",

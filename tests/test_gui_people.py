@@ -393,3 +393,14 @@ def test_the_detector_choice_is_remembered(qsettings):
     assert runner.detector == "yolox" and runner.whole_frame is False
     qsettings.setValue("settings/detector", "ssd")  # not a detector: the default
     assert load_settings(qsettings)[1].detector is None
+
+
+def test_the_backend_choice_is_remembered(qsettings):
+    from posescope.core.session import Session
+    from posescope.core.session_types import ModelSettings
+    from posescope.gui.persist import load_settings, save_settings
+
+    save_settings(qsettings, Session(model_settings=ModelSettings(backend="torch")))
+    assert load_settings(qsettings)[0].backend == "torch"
+    qsettings.setValue("settings/backend", "tensorrt")  # not a backend: the defaults
+    assert load_settings(qsettings)[0].backend == "auto"

@@ -48,8 +48,8 @@ def test_dropped_checkpoint_fills_the_panel(qtbot, window, ckpt_files) -> None:
     assert panel.fields["wrapper"].text() == "network"
     assert len(panel.upsample_boxes) == 3
     assert [b.isChecked() for b in panel.upsample_boxes] == [True, True, False]
-    assert window.status.device_label.text() == "cpu · oneDNN"  # the fused CPU form runs
-    assert "oneDNN program" in window.status.device_label.toolTip()
+    assert window.status.device_label.text() == "cpu · onnxruntime"  # the CPU default
+    assert "onnxruntime, CPU provider" in window.status.device_label.toolTip()
     assert window.session.model is not None and window.session.model.ident.variant == "XS"
     # the model is ready for a source: the hint now asks for one
     assert "video" in window.video_view.hint.text()
@@ -163,6 +163,33 @@ def test_compile_setting_rebuilds_and_reports_a_failed_compile(
     assert window.session.model.settings.compile
     assert not window.session.model.estimator.model.compiled  # fell back, still running
     assert any("Could not compile" in t for t in banner_texts(window, "warning"))
+
+
+def test_backend_setting_switches_the_engine_and_a_failed_export_falls_back(
+    qtbot, window, ckpt_files, monkeypatch
+) -> None:
+    from posescope.core import network_export, onnx_cache
+
+    wait_model(qtbot, window, [ckpt_files["xs"]])
+    assert window.session.model.estimator.model.backend == "onnxruntime"
+    combo = window.settings_panel.backend
+    with qtbot.waitSignal(window.sigModelReady, timeout=30000):
+        combo.setCurrentIndex(combo.findData("torch"))
+    assert window.session.model.settings.backend == "torch"
+    assert window.session.model.estimator.model.form == "onednn"
+    assert window.status.device_label.text() == "cpu · oneDNN"
+    assert "oneDNN program" in window.status.device_label.toolTip()
+
+    def broken(*args, **kwargs):
+        raise network_export.ExportError("ONNX export failed (simulated)")
+
+    monkeypatch.setenv(onnx_cache.ENV, "off")  # not the export cached a moment ago
+    monkeypatch.setattr(network_export, "to_onnx", broken)
+    with qtbot.waitSignal(window.sigModelReady, timeout=30000):
+        combo.setCurrentIndex(combo.findData("auto"))
+    assert window.session.model.settings.backend == "auto"
+    assert window.session.model.estimator.model.form == "onednn"  # still running, on torch
+    assert any("onnxruntime form could not be built" in t for t in banner_texts(window, "warning"))
 
 
 def test_a_device_that_is_not_there_is_refused_and_the_model_keeps_running(

@@ -48,7 +48,7 @@ def test_parity_with_reference(name: str, spelling: str) -> None:
     with torch.no_grad():
         want = ref(reference_input(c))
         plain = net(reference_input(c))
-    model = InferenceModel(net, "cpu")
+    model = InferenceModel(net, "cpu", backend="torch")
     assert model.form == "onednn"  # the fused oneDNN program, not a fallback
     fast = model(c)
     assert want.shape == (2, 18, 3)
@@ -68,10 +68,11 @@ def test_posenet_parity() -> None:
     with torch.no_grad():
         want = ref(reference_input(c))
         plain = net(reference_input(c))
-    fast = InferenceModel(net, "cpu")(c)
     assert ident.arch.output_size == (64, 64)
     assert (plain - want).abs().max() <= 1e-4
-    assert (fast - want).abs().max() <= 1e-3
+    for backend in ("torch", "onnxruntime"):
+        fast = InferenceModel(net, "cpu", backend=backend)(c)
+        assert (fast - want).abs().max() <= 1e-3, backend
 
 
 def test_rootnet_parity() -> None:
@@ -146,7 +147,7 @@ def test_input_size_override() -> None:
     ident = identify({k: tuple(v.shape) for k, v in sd.items()})
     net = build_model(ident.arch.with_input_size((320, 192)))
     load_weights(net, sd)
-    fast = InferenceModel(net, "cpu")
+    fast = InferenceModel(net, "cpu", backend="torch")
     out = fast(crops(1, 320)[:, :, :192])
     assert out.shape == (1, 18, 3)
     assert fast.heatmaps(crops(1, 320)[:, :, :192]).shape[-2:] == (40, 24)
@@ -192,7 +193,7 @@ def test_onednn_form_with_three_upsamplings_and_any_batch() -> None:
     ident = identify({k: tuple(v.shape) for k, v in sd.items()})
     net = build_model(ident.arch.with_upsample((True, True, True)))
     load_weights(net, sd)
-    model = InferenceModel(net, "cpu")
+    model = InferenceModel(net, "cpu", backend="torch")
     assert model.form == "onednn"
     for n in (1, 3):
         c = crops(n, seed=n)
@@ -212,7 +213,7 @@ def test_network_without_head_layers_runs_in_the_traced_form() -> None:
     arch = dataclasses.replace(identify({k: tuple(v.shape) for k, v in sd.items()}).arch)
     arch = dataclasses.replace(arch, head_layers=())
     net = factory.randomized(build_model, arch, seed=2)
-    model = InferenceModel(net, "cpu")
+    model = InferenceModel(net, "cpu", backend="torch")
     assert model.form == "torchscript"
     c = crops(1)
     with torch.no_grad():
@@ -228,7 +229,7 @@ def test_onednn_unavailable_or_wrong_falls_back_to_the_traced_form(monkeypatch) 
     with torch.no_grad():
         want = net(reference_input(c))
     monkeypatch.setattr(core_model, "_ONEDNN_AVAILABLE", False)
-    model = InferenceModel(net, "cpu")
+    model = InferenceModel(net, "cpu", backend="torch")
     assert model.form == "torchscript"
     assert (model(c) - want).abs().max() <= 1e-3
 
@@ -238,7 +239,7 @@ def test_onednn_unavailable_or_wrong_falls_back_to_the_traced_form(monkeypatch) 
     monkeypatch.setattr(
         core_model._OneDNNConvNeXtPose, "forward", lambda self, x: real(self, x) * 1.01
     )
-    model = InferenceModel(net, "cpu")
+    model = InferenceModel(net, "cpu", backend="torch")
     assert model.form == "torchscript"
     assert (model(c) - want).abs().max() <= 1e-3
 
@@ -261,7 +262,7 @@ if sys.argv[1] == "default":
 sd = factory.state_dict_for("XS")
 net = cm.build_model(identify({k: tuple(v.shape) for k, v in sd.items()}).arch)
 cm.load_weights(net, sd)
-model = cm.InferenceModel(net, "cpu")
+model = cm.InferenceModel(net, "cpu", backend="torch")
 c = np.zeros((1, 256, 256, 3), np.uint8)
 x = cm.bgr_to_input(c)
 for _ in range(3):
@@ -295,7 +296,7 @@ def test_fast_forms_leave_the_given_network_as_it_was(kind: str) -> None:
         _, net = rebuilt({k: v.clone() for k, v in ref.state_dict().items()})
     before = {k: v.clone() for k, v in net.state_dict().items()}
     fuse_with_input(net).half()
-    InferenceModel(net, "cpu")
+    InferenceModel(net, "cpu", backend="torch")
     after = net.state_dict()
     assert {k: v.dtype for k, v in after.items()} == {k: v.dtype for k, v in before.items()}
     assert all(torch.equal(after[k], v) for k, v in before.items())
@@ -313,10 +314,12 @@ def test_half_precision_form_as_a_gpu_runs_it(monkeypatch) -> None:
     c = crops(2)
     with torch.no_grad():
         want = net(reference_input(c))
-    assert InferenceModel(net, "cpu", fp16=True).form == "onednn"  # ignored on a CPU
+    assert (
+        InferenceModel(net, "cpu", fp16=True, backend="torch").form == "onednn"
+    )  # ignored on a CPU
 
     monkeypatch.setattr(core_model, "_HALF_DEVICES", ("cuda", "mps", "cpu"))
-    model = InferenceModel(net, "cpu", fp16=True)
+    model = InferenceModel(net, "cpu", fp16=True, backend="torch")
     assert model.fp16 and model.form == "folded"  # what runs on a GPU: no CPU-only form
     assert {p.dtype for p in model.net.parameters()} == {torch.float16}
     coords, peaks = model.coords_and_peaks(c)

@@ -263,7 +263,7 @@ def test_half_precision_pipeline_as_a_gpu_runs_it(tmp_path, monkeypatch) -> None
     frame = read_frame(0)
     want = estimator_for(tmp_path, flip=True, root_depth_mm=4200.0).estimate(frame, [(1, BOX)])
     monkeypatch.setattr(core_model, "_HALF_DEVICES", ("cuda", "mps", "cpu"))
-    est = estimator_for(tmp_path, flip=True, fp16=True, root_depth_mm=4200.0)
+    est = estimator_for(tmp_path, flip=True, fp16=True, root_depth_mm=4200.0, backend="torch")
     assert est.model.fp16 and est.model.form == "folded"
     (p,) = est.estimate(frame, [(1, BOX)]).people
     (q,) = want.people
@@ -380,7 +380,7 @@ def test_stream_with_frames_in_flight_equals_one_at_a_time(tmp_path) -> None:
     from posescope.core.smoothing import PoseSmoother
     from posescope.core.sources import open_source
 
-    est = estimator_for(tmp_path)
+    est = estimator_for(tmp_path, backend="torch")  # onnxruntime: one frame in flight
 
     def run(in_flight: int) -> list:
         runner = PoseRunner(est, PersonTracker.fixed(BOX), PoseSmoother())

@@ -319,6 +319,10 @@ def test_settings_are_validated() -> None:
         s.set_model_settings(device="tpu")
     with pytest.raises(SettingsError, match="focal"):
         s.set_model_settings(focal=-5.0)
+    with pytest.raises(SettingsError, match="backend 'tensorrt'"):
+        s.set_model_settings(backend="tensorrt")
+    assert s.set_model_settings(backend="onnxruntime").config().backend == "onnxruntime"
+    s.set_model_settings(backend="auto")
     with pytest.raises(SettingsError, match="strength"):
         s.set_runner_settings(strength=3.0)
     with pytest.raises(SettingsError, match="box"):
