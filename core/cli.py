@@ -374,12 +374,29 @@ class _LevelFormatter(logging.Formatter):
         return msg
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever `sys.stderr` is at the time of the record (as logging's own last
+    resort handler does), not the stream of the moment it was made, which may be closed by
+    then (a test's captured stderr, a redirected one)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property  # type: ignore[override]
+    def stream(self):  # type: ignore[no-untyped-def]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: object) -> None:
+        pass
+
+
 def configure_logging(verbose: int = 0, quiet: int = 0) -> int:
     """Map -v / -q to a logging level for everything under `posescope` (diagnostics go to
     stderr through logging; results go to stdout). Default INFO (progress and summaries);
     -q warnings only, -qq errors only; -v debug. Returns the level."""
     level = min(max(logging.INFO - 10 * (verbose - quiet), logging.DEBUG), logging.ERROR)
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler.setFormatter(_LevelFormatter())
     logger = logging.getLogger("posescope")  # every module's logger is a child of this one
     logger.handlers[:] = [handler]

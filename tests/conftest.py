@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import logging
 import os
 import shutil
 import sys
@@ -43,6 +44,16 @@ def ckpt_dir(tmp_path: Path) -> Path:
     d = tmp_path / "ckpts"
     d.mkdir()
     return d
+
+
+@pytest.fixture(autouse=True)
+def _posescope_logger_restored():
+    """A CLI test's `configure_logging` (its own handler, propagate off) does not outlive the
+    test: later tests' caplog sees the `posescope` records again."""
+    logger = logging.getLogger("posescope")
+    saved = (list(logger.handlers), logger.level, logger.propagate)
+    yield
+    logger.handlers[:], logger.level, logger.propagate = saved[0], saved[1], saved[2]
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

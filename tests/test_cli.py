@@ -264,3 +264,21 @@ def test_console_entry_without_display_does_not_import_qt(xs) -> None:
         [sys.executable, "-c", code, str(xs)], cwd=ROOT, capture_output=True, text=True, timeout=120
     )
     assert r.returncode == 0, r.stderr
+
+
+def test_log_lines_go_to_the_stderr_of_the_moment(monkeypatch) -> None:
+    """The CLI's handler writes to `sys.stderr` as it is when a record comes, so a stream
+    replaced (and closed) after `configure_logging` never gets a write ('I/O operation on
+    closed file' from every later log call)."""
+    import io
+    import logging
+
+    from posescope.core.cli import configure_logging
+
+    first, second = io.StringIO(), io.StringIO()
+    monkeypatch.setattr(sys, "stderr", first)
+    configure_logging()
+    first.close()
+    monkeypatch.setattr(sys, "stderr", second)
+    logging.getLogger("posescope.core.test").warning("after the swap")
+    assert second.getvalue() == "warning: after the swap\n"
