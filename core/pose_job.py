@@ -200,10 +200,7 @@ class PoseSink:
     def add(self, image: np.ndarray | None, fp: FramePoses) -> None:
         """One frame: its poses, and its overlay when a video is written and `image` is given."""
         if self._video is not None and image is not None:
-            draw = self._draw
-            if draw is None:
-                from posescope.core.drawing import draw_frame as draw
-            self._video.write(draw(image, fp, self.header.joint_set))
+            self._video.write(self._drawn(image, fp))
         self._frames.append(frame_dict(fp))
         self._people += len(fp.people)
         if self.flush_s is not None and self.plan.poses_path:
@@ -212,6 +209,13 @@ class PoseSink:
                 self.flush()
                 self._flush_cost = self._clock() - now
                 self._last_flush = self._clock()
+
+    def _drawn(self, image: np.ndarray, fp: FramePoses) -> np.ndarray:
+        if self._draw is not None:
+            return self._draw(image, fp, self.header.joint_set)
+        from posescope.core.drawing import draw_frame
+
+        return draw_frame(image, fp, self.header.joint_set)
 
     def document(self) -> dict[str, Any]:
         """The run document of the frames so far (core/export.py layout)."""

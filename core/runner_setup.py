@@ -48,7 +48,10 @@ def build_smoother(settings: RunnerSettings) -> PoseSmoother | None:
     """The One-Euro smoother of `settings`; None when smoothing is off."""
     if not settings.smoothing:
         return None
-    return PoseSmoother(**settings.smoother_args())
+    args = settings.smoother_args()
+    if "beta" in args:
+        return PoseSmoother(args["min_cutoff"], args["beta"])
+    return PoseSmoother(args["min_cutoff"])  # the engine's beta
 
 
 def build_runner(
