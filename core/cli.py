@@ -237,7 +237,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     if total is not None:
         end = total if end is None else min(end, total)
     n_todo = (end - start) if end is not None else None
-    header = run_header(est, source.info(), source.width, source.height, source.fps)
+    try:
+        header = run_header(est, source.info(), source.width, source.height, source.fps)
+    except (ValueError, OSError) as exc:  # no joint set: not a pose network
+        runner.close()
+        source.close()
+        return _fail(args.checkpoint, exc)
     stream = items = sink = None
     interrupted: KeyboardInterrupt | None = None
     failed: str | None = None
@@ -278,7 +283,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if failed:
         print(f"\n{failed}", file=sys.stderr)
         return 1
-    assert sink is not None  # only a failure leaves none
+    if sink is None:  # stopped before anything was written
+        return EXIT_TERMINATED if isinstance(interrupted, Terminated) else EXIT_INTERRUPTED
     fps = sink.frames / max(time.perf_counter() - t0, 1e-9)
     log.info(
         "%d frames, %d poses, %.1f fps on %s%s",

@@ -148,6 +148,6 @@ def check_tensors(
             raise over_budget(text, path, name, size, limit)
         total += size
         if total > limit:
-            need = fmt_bytes(total)
-            text = f"the tensors need {need} in all (counting each view of shared bytes)"
+            all_ = fmt_bytes(total)
+            text = f"the tensors need {all_} in all (counting each view of shared bytes)"
             raise over_budget(text, path, "the tensors in all", total, limit)
