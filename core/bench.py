@@ -192,10 +192,13 @@ def end_to_end(
     frames: int,
     block: int = 20,
     tracker=None,
+    runner: PoseRunner | None = None,
 ) -> dict:
     """The whole pipeline on a video, as `posescope run` runs it: decoding (one FFmpeg thread
     on CPU) and fixed-box crops in a background thread, `PoseRunner.stream` with its default
-    frames in flight (2 on a CPU with a fixed box).
+    frames in flight (2 on a CPU with a fixed box). `runner`: one built as `run` builds it
+    (core/runner_setup.py); else `tracker` (a benchmark's own), else the fixed box `bbox` or
+    the whole frame; smoothed with the engine's defaults.
 
     Paired with model-only timing: blocks of `block` frames alternate with blocks of `block`
     model-only calls at batch 1 (the model-only fps of the table) and, when frames run in
@@ -204,15 +207,18 @@ def end_to_end(
     `paired_ratio_same_parallelism` the same against the in-flight model-only fps. While a
     model-only block runs, the decoder has filled its bounded queue and waits, so the first
     frames of each e2e block come ready: they are processed but not timed."""
-    from posescope.core.person import PersonTracker
+    from posescope.core.runner_setup import build_runner
+    from posescope.core.session_types import RunnerSettings
     from posescope.core.smoothing import PoseSmoother
     from posescope.core.sources import open_source
 
     cpu = est.model.device.type == "cpu"
     source = open_source(video, decode_threads=1 if cpu else 0)
-    if tracker is None:  # no detector given: the fixed box, else the whole frame (never HOG)
-        tracker = PersonTracker.fixed(bbox) if bbox else PersonTracker(None)
-    runner = PoseRunner(est, tracker, PoseSmoother())
+    if runner is None and tracker is not None:  # a benchmark's own tracker
+        runner = PoseRunner(est, tracker, PoseSmoother())
+    elif runner is None:  # no detector given: the fixed box, else the whole frame (never HOG)
+        runner = build_runner(est, RunnerSettings(use_box=bbox is not None, box=bbox))
+    tracker = runner.tracker
     in_flight = runner.default_in_flight()
     n_total = min(frames, source.frame_count or frames)
     depth = 3 + in_flight  # prefetch queue
@@ -342,15 +348,20 @@ def run_bench(args: argparse.Namespace) -> int:
             bbox = cast(
                 "tuple[float, float, float, float]", tuple(float(v) for v in args.bbox.split(","))
             )
-        tracker = None
-        if bbox is None:
-            from posescope.core.detection.commands import detector_from_args, tracker_from_args
+        from dataclasses import replace
 
+        from posescope.core.detection.commands import detector_from_args, runner_settings_from_args
+        from posescope.core.runner_setup import build_runner
+
+        detector = None
+        if bbox is None:
             detector, code = detector_from_args(args)
             if code:
                 return code
-            tracker = tracker_from_args(args, detector, live_or_video=True)
-        e2e = end_to_end(est, args.input, bbox, args.frames, tracker=tracker)
+        # as `run` builds it (the detector in its own thread); always smoothed, engine defaults
+        settings = replace(runner_settings_from_args(args), smoothing=True)
+        runner = build_runner(est, settings, detector, background=True)
+        e2e = end_to_end(est, args.input, bbox, args.frames, runner=runner)
         model_fps = 1e3 / b1["engine"]["median_ms"]
         e2e["model_only_fps"] = model_fps
         e2e["ratio_to_model_only"] = e2e["fps"] / model_fps

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -24,7 +25,6 @@ from posescope.core.outputs import (
     POSE_SUFFIXES,
     VIDEO_SUFFIXES,
     UsageError,
-    atomic_path,
     check_output,
     check_render_size,
     check_smoothing,
@@ -39,7 +39,6 @@ EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for a command stopped
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: the reader of our output went away (`| head`)
 EXIT_TERMINATED = 143  # 128 + SIGTERM (a `timeout`, a service manager)
 EXIT_INTERNAL = 70  # EX_SOFTWARE: a bug of PoseScope; the traceback is in a log file
-FLUSH_SECONDS = 10.0  # `run --out` rewrites its file this often while it works
 
 
 class Terminated(KeyboardInterrupt):
@@ -178,12 +177,19 @@ def _check_run_args(args: argparse.Namespace) -> tuple[tuple[float, float], int,
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from posescope.core import export
-    from posescope.core.detection.commands import detector_from_args, tracker_from_args
-    from posescope.core.drawing import draw_frame
-    from posescope.core.person import PersonTracker
-    from posescope.core.pipeline import Estimator, EstimatorConfig, PoseRunner, prefetch
-    from posescope.core.smoothing import PoseSmoother
+    """Argument handling around the job every writer shares (core/pose_job.py): the runner
+    stream feeds a PoseSink, which replaces --out every FLUSH_SECONDS and at the end, and
+    --render when the run ends (Ctrl-C and SIGTERM keep what was computed)."""
+    from posescope.core.detection.commands import detector_from_args, runner_settings_from_args
+    from posescope.core.pipeline import Estimator, EstimatorConfig, prefetch
+    from posescope.core.pose_job import (
+        FLUSH_SECONDS,
+        ExportPlan,
+        PoseSink,
+        run_header,
+        write_frames,
+    )
+    from posescope.core.runner_setup import build_runner
     from posescope.core.sources import SourceError, open_source
 
     try:
@@ -218,97 +224,82 @@ def cmd_run(args: argparse.Namespace) -> int:
     except UsageError as exc:
         source.close()
         return _usage(exc)
-    if args.bbox:
-        tracker = PersonTracker.fixed(parse_box(args.bbox))
-    else:
+    settings = runner_settings_from_args(args)
+    detector = None
+    if settings.tracker_box is None:
         detector, code = detector_from_args(args)
         if code:
             source.close()
             return code
-        tracker = tracker_from_args(args, detector, live_or_video=source.frame_count != 1)
-    smoother = PoseSmoother(args.smooth_min_cutoff, args.smooth_beta) if args.smooth else None
-    runner = PoseRunner(est, tracker, smoother)
+    # the detector in its own thread for videos and live sources, in line for one image
+    runner = build_runner(est, settings, detector, background=source.frame_count != 1)
     total = source.frame_count
     if total is not None:
         end = total if end is None else min(end, total)
     n_todo = (end - start) if end is not None else None
-    principal = config.principal or (source.width / 2.0, source.height / 2.0)
-
-    def document(frames: list) -> dict:
-        return export.run_document(
-            est.ident.to_dict(), source.info(), config.focal, principal, est.joint_set, frames
-        )
-
-    def save(frames: list) -> None:
-        """The results so far, replacing --out atomically (never left truncated)."""
-        with atomic_path(args.out) as tmp:
-            export.write_poses(tmp, document(frames))
-
-    writer = None
-    items = stream = None
-    render_tmp = None
-    frames: list = []
+    try:
+        header = run_header(est, source.info(), source.width, source.height, source.fps)
+    except (ValueError, OSError) as exc:  # no joint set: not a pose network
+        runner.close()
+        source.close()
+        return _fail(args.checkpoint, exc)
+    stream = items = sink = None
     interrupted: KeyboardInterrupt | None = None
     failed: str | None = None
-    t0 = last_flush = time.perf_counter()
+    t0 = time.perf_counter()
     try:
-        if args.render:
-            render_tmp = atomic_path(args.render)
-            writer = export.OverlayVideoWriter(
-                render_tmp.__enter__(), source.fps or 30.0, (source.width, source.height)
-            )
+        sink = PoseSink(ExportPlan(args.out, args.render), header, flush_s=FLUSH_SECONDS)
         items = prefetch(source, start, end, prepare=runner.prepare)
         stream = runner.stream(items, runner.default_in_flight())
-        for frame, _, fp in stream:
-            frames.append(fp)
-            if writer is not None:
-                writer.write(draw_frame(frame.image, fp, est.joint_set))
-            _progress(len(frames), n_todo, t0)
-            if args.out and time.perf_counter() - last_flush > FLUSH_SECONDS:
-                save(frames)
-                last_flush = time.perf_counter()
+        frames = ((frame.image, fp) for frame, _, fp in stream)
+        job = write_frames(frames, sink, n_todo, finish=False, keep_partial=True)
+        for done, _, _ in job:
+            _progress(done, n_todo, t0)
     except (SourceError, OSError, ValueError, MemoryError) as exc:
-        failed = _error_line(args.input, exc)
+        failed = _error_line(args.render if sink is None else args.input, exc)
     except KeyboardInterrupt as exc:
         interrupted = exc
         print(file=sys.stderr)
         how = "terminated" if isinstance(exc, Terminated) else "interrupted"
-        log.warning("%s after %d frames; writing what was computed", how, len(frames))
+        log.warning("%s after %d frames; writing what was computed", how, _frames(sink))
     finally:
         # Stop the decode thread before the source closes under it (a crash in FFmpeg).
         for gen in (stream, items):
             if gen is not None:
                 gen.close()
         runner.close()  # ends the detection thread
-        if writer is not None:
-            writer.close()
-        if render_tmp is not None:
-            render_tmp.__exit__(None, None, None)  # the video so far replaces --render
         source.close()
     why = getattr(source, "end_reason", None)  # a live source: why it stopped (unplugged...)
     if why:
         print(file=sys.stderr)
         log.warning("%s ended: %s", source.name, why)
-    if args.out:
+    if sink is not None:
+        # what the source says now (a damaged video's frame count is corrected at its end)
+        sink.header = dataclasses.replace(sink.header, source=source.info())
         try:
-            save(frames)
+            sink.finish()  # the video so far replaces --render, the poses --out
         except (ValueError, OSError) as exc:
-            return _fail(args.out, exc)
+            return _fail(args.out or args.render, exc)
     if failed:
         print(f"\n{failed}", file=sys.stderr)
         return 1
-    people = sum(len(f.people) for f in frames)
-    fps = len(frames) / max(time.perf_counter() - t0, 1e-9)
+    if sink is None:  # stopped before anything was written
+        return EXIT_TERMINATED if isinstance(interrupted, Terminated) else EXIT_INTERRUPTED
+    fps = sink.frames / max(time.perf_counter() - t0, 1e-9)
     log.info(
         "%d frames, %d poses, %.1f fps on %s%s",
-        len(frames), people, fps, est.device, f" -> {args.out}" if args.out else "",
+        sink.frames, sink.people, fps, est.device, f" -> {args.out}" if args.out else "",
     )  # fmt: skip
     if not args.out:
-        json.dump(document(frames), sys.stdout)
+        json.dump(sink.document(), sys.stdout)
         print()
     if interrupted:
         return EXIT_TERMINATED if isinstance(interrupted, Terminated) else EXIT_INTERRUPTED
     return 0
+
+
+def _frames(sink: object) -> int:
+    return int(getattr(sink, "frames", 0))
 
 
 def cmd_bench(args: argparse.Namespace) -> int:

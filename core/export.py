@@ -21,7 +21,7 @@ import json
 import math
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 
 import cv2
 import numpy as np
@@ -181,7 +181,23 @@ def _json_opening(head: dict[str, Any]) -> str:
     return text[:-1] + (',"frames":[' if head else '"frames":[')
 
 
-class JsonStreamWriter:
+_W = TypeVar("_W", bound="_Closing")
+
+
+class _Closing:
+    """A writer used as a context manager: leaving it calls `close()`."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self: _W) -> _W:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class JsonStreamWriter(_Closing):
     """Writes the JSON document frame by frame, for long or live runs.
 
     The result is the same file write_json gives for the same frames. Use as a context
@@ -217,12 +233,6 @@ class JsonStreamWriter:
             self._f.write("\n]}\n")
             self._f.close()
             self._f = None
-
-    def __enter__(self) -> JsonStreamWriter:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def _csv_value(v: Any) -> Any:
@@ -322,7 +332,7 @@ def write_poses(path: str | Path, doc: dict[str, Any]) -> None:
     writer(path, doc)
 
 
-class OverlayVideoWriter:
+class OverlayVideoWriter(_Closing):
     """An MP4 (mp4v) video writer for overlay frames of a fixed size (width, height).
 
     Frames of another size are resized to it; grayscale frames are converted to BGR.
@@ -366,9 +376,3 @@ class OverlayVideoWriter:
         if self._writer is not None:
             self._writer.release()
             self._writer = None
-
-    def __enter__(self) -> OverlayVideoWriter:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

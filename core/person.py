@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from posescope.core.detection.background import BackgroundDetector
-from posescope.core.detection.base import Detection, detector_input, whole_frame
+from posescope.core.detection.base import Detection, ImageDetector, whole_frame
 from posescope.core.types import Frame
 
 Box = tuple[float, float, float, float]  # x, y, w, h in pixels
@@ -101,7 +101,7 @@ def _hog_for(model: _HogModel) -> cv2.HOGDescriptor:
     return hog
 
 
-class PeopleDetector:
+class PeopleDetector(ImageDetector):
     """Whole-body people detection with OpenCV's HOG detectors.
 
     The frame is downscaled so its long side is `max_side` (the Daimler model runs at 2/3 of
@@ -136,12 +136,8 @@ class PeopleDetector:
         p = min(max(self.min_score, 1e-6), 1 - 1e-6)
         return model.margin_offset + math.log(p / (1 - p)) / model.margin_gain
 
-    def detect(self, image: np.ndarray) -> list[Detection]:
+    def detect_bgr(self, image: np.ndarray) -> list[Detection]:
         """People in a BGR image: [Detection((x, y, w, h), score)], best first."""
-        bgr = detector_input(image)
-        if bgr is None:
-            return []
-        image = bgr
         h, w = image.shape[:2]
         found: list[tuple[Box, float]] = []
         for model, hog in self._models:

@@ -1,35 +1,33 @@
 """Record a live session: each frame's poses (and optionally the overlay video) as they come.
 
-`LiveRecorder` checks its destinations and opens its writers when made (so a bad path fails
+`LiveRecorder` checks its destinations and opens its sink when made (so a bad path fails
 before recording starts), then takes frames with `add(frame, poses)` from any thread and
 writes them in its own thread (a bounded queue: a slow disk drops frames, counted, instead of
-holding up the caller). JSON is streamed frame by frame (core/export.py `JsonStreamWriter`);
-CSV and NPZ, whose layouts need every frame, are written by `stop()` from the poses kept (a
-few KB a frame, never images). `stop()` returns a summary; a recorder stops once.
+holding up the caller). The writing is the job every writer shares (core/pose_job.py: a
+`PoseSink` fed by `write_frames`): the pose file is replaced atomically every few seconds and
+at `stop()`, the video is renamed into place at `stop()`. `stop()` returns a summary; a
+recorder stops once.
 """
 
 from __future__ import annotations
 
 import queue
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
-from posescope.core.cache_export import (
+import numpy as np
+
+from posescope.core.pose_job import (
+    FLUSH_SECONDS,
     POSE_SUFFIXES,
     VIDEO_SUFFIXES,
     ExportHeader,
     ExportPlan,
+    PoseSink,
     check_plan,
-)
-from posescope.core.export import (
-    ExportError,
-    JsonStreamWriter,
-    OverlayVideoWriter,
-    frame_dict,
-    run_document,
-    write_poses,
+    write_frames,
 )
 from posescope.core.types import Frame, FramePoses
 
@@ -48,31 +46,13 @@ class RecordingSummary:
 
 
 class LiveRecorder:
-    """Streams frames to the writers of `plan` in a thread of its own."""
+    """Streams frames to a `PoseSink` of `plan` in a thread of its own."""
 
     def __init__(self, plan: ExportPlan, header: ExportHeader, draw: Any = None) -> None:
         check_plan(plan)
         self.plan = plan
         self.header = header
-        self._draw = draw
-        self._json: JsonStreamWriter | None = None
-        self._video: OverlayVideoWriter | None = None
-        self._kept: list[dict[str, Any]] = []  # frame dicts, for CSV / NPZ at the end
-        suffix = Path(plan.poses_path).suffix.lower() if plan.poses_path else ""
-        if suffix == ".json":
-            self._json = JsonStreamWriter(
-                cast(str, plan.poses_path),  # set: it has a suffix
-                dict(header.checkpoint), dict(header.source), header.focal,
-                header.principal, header.joint_set,
-            )  # fmt: skip
-        self._keep = suffix in (".csv", ".npz")
-        if plan.video_path:
-            try:
-                self._video = OverlayVideoWriter(plan.video_path, header.fps, header.size)
-            except ExportError:
-                if self._json is not None:
-                    self._json.close()
-                raise
+        self.sink = PoseSink(plan, header, draw=draw, flush_s=FLUSH_SECONDS)
         self.frames = 0
         self.dropped = 0
         self.error: str | None = None
@@ -99,30 +79,20 @@ class LiveRecorder:
                 return False
             return True
 
-    def _run(self) -> None:
-        while True:
-            item = self._queue.get()
-            if item is None:
-                return
-            if self.error is not None:
-                continue  # a writer failed: drain, write nothing more
+    def _items(self) -> Iterator[tuple[np.ndarray | None, FramePoses]]:
+        while (item := self._queue.get()) is not None:
             frame, fp = item
-            try:
-                if self._json is not None:
-                    self._json.add(fp)
-                if self._keep:
-                    self._kept.append(frame_dict(fp))
-                if self._video is not None:
-                    self._video.write(self._drawn(frame, fp))
-                self.frames += 1
-            except Exception as exc:  # a full disk: stop writing, say why at the end
-                self.error = str(exc) or type(exc).__name__
+            yield frame.image, fp
 
-    def _drawn(self, frame: Frame, fp: FramePoses) -> Any:
-        draw = self._draw
-        if draw is None:
-            from posescope.core.drawing import draw_frame as draw
-        return draw(frame.image.copy(), fp, self.header.joint_set)
+    def _run(self) -> None:
+        job = write_frames(self._items(), self.sink, finish=False, keep_partial=True)
+        try:
+            for done, _, _ in job:
+                self.frames = done
+        except Exception as exc:  # a full disk: stop writing, say why at the end
+            self.error = str(exc) or type(exc).__name__
+            while self._queue.get() is not None:  # drain: write nothing more
+                pass
 
     def stop(self, timeout_s: float = 10.0) -> RecordingSummary:
         """Finish the files (waits for the queued frames); safe to call twice."""
@@ -134,27 +104,9 @@ class LiveRecorder:
         self._thread.join(timeout_s)
         written: list[str] = []
         if first:
-            written = self._close()
-        return RecordingSummary(self.frames, self.dropped, tuple(written), self.error)
-
-    def _close(self) -> list[str]:
-        written: list[str] = []
-        plan, header = self.plan, self.header
-        if self._json is not None:
-            self._json.close()
-            written.append(str(plan.poses_path))
-        if self._keep and plan.poses_path:
-            doc = run_document(
-                dict(header.checkpoint), dict(header.source), header.focal, header.principal,
-                header.joint_set, [],
-            )  # fmt: skip
-            doc["frames"] = self._kept
             try:
-                write_poses(plan.poses_path, doc)
-                written.append(str(plan.poses_path))
+                written = list(self.sink.finish())
             except Exception as exc:
-                self.error = self.error or str(exc)
-        if self._video is not None:
-            self._video.close()
-            written.append(str(plan.video_path))
-        return written
+                self.error = self.error or str(exc) or type(exc).__name__
+                written = list(self.sink.written)
+        return RecordingSummary(self.frames, self.dropped, tuple(written), self.error)

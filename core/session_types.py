@@ -28,6 +28,7 @@ DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda", "mps")
 BACKENDS: tuple[str, ...] = ("auto", "torch", "onnxruntime")  # onnx_form.BACKENDS + auto
 DETECTOR_NAMES: tuple[str, ...] = ("rtmdet", "yolox", "hog", "none")  # registry.NAMES
 DEFAULT_DETECTOR = "rtmdet"  # weights.DEFAULT (not imported: this module stays cheap)
+DETECT_EVERY = 4  # detection.commands.DETECT_EVERY (measured in benchmarks/detector.py)
 FOCAL_RANGE = (100.0, 20000.0)
 
 
@@ -85,6 +86,11 @@ class RunnerSettings:
     detector: str | None = None
     detector_model: str | None = None  # a local ONNX file of that detector (rtmdet | yolox)
     whole_frame: bool = True  # nobody found: the whole frame is the person box
+    detect_every: int = DETECT_EVERY  # a detection round every N frames of videos and live
+    # One-Euro parameters given as such (the CLI's --smooth-min-cutoff / --smooth-beta);
+    # None: min_cutoff from `strength`, beta the engine's
+    min_cutoff: float | None = None
+    beta: float | None = None
 
     @property
     def detector_name(self) -> str:
@@ -98,8 +104,9 @@ class RunnerSettings:
 
     def runner_key(self) -> tuple[object, ...]:
         """What a runner is built from: a change rebuilds it."""
-        people = (self.detector_name, self.detector_model, self.whole_frame)
-        return (self.smoothing, self.strength, self.tracker_box, *people)
+        people = (self.detector_name, self.detector_model, self.whole_frame, self.detect_every)
+        smoothing = (self.smoothing, self.strength, self.min_cutoff, self.beta)
+        return (*smoothing, self.tracker_box, *people)
 
     @property
     def tracker_box(self) -> Box | None:
@@ -118,9 +125,15 @@ class RunnerSettings:
 
     def smoother_args(self) -> dict[str, float]:
         """One-Euro parameters: strength 0.5 is the engine default (min_cutoff 1.0 Hz);
-        0 gives 10 Hz (light), 1 gives 0.1 Hz (heavy). beta stays the engine's."""
+        0 gives 10 Hz (light), 1 gives 0.1 Hz (heavy). beta stays the engine's. Parameters
+        given as such (`min_cutoff`, `beta`) win."""
         s = min(1.0, max(0.0, float(self.strength)))
-        return {"min_cutoff": float(10.0 ** (1.0 - 2.0 * s))}
+        args = {"min_cutoff": float(10.0 ** (1.0 - 2.0 * s))}
+        if self.min_cutoff is not None:
+            args["min_cutoff"] = float(self.min_cutoff)
+        if self.beta is not None:
+            args["beta"] = float(self.beta)
+        return args
 
 
 def check_box(box: object) -> Box | None:

@@ -7,7 +7,6 @@ modules are imported where they are used, so the window opens fast and without t
 
 from __future__ import annotations
 
-import functools
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -114,82 +113,20 @@ def make_runner(
     synchronous: bool = False,
     estimator_b: Estimator | None = None,
 ) -> PoseRunner:
-    """A fresh PoseRunner (tracker + smoother) around `estimator`. The detector works in its
-    own thread (a BackgroundDetector, ended by `runner.close()`), every DETECT_EVERY frames;
-    `synchronous`: it detects in the calling thread on the frame being estimated instead (the
-    analysis pass, whose results must not depend on timing). Nobody found: the whole frame is
-    the box unless `settings.whole_frame` is off."""
-    from posescope.core.detection.background import BackgroundDetector
-    from posescope.core.detection.commands import DETECT_EVERY
-    from posescope.core.person import PersonTracker
-    from posescope.core.smoothing import PoseSmoother
+    """A fresh runner around `estimator` (core/runner_setup.py `build_runner`): for viewing,
+    the detector works in its own thread and the first frame after a seek is detected afresh;
+    `synchronous`: the analysis pass, which detects in its own thread on each frame it
+    estimates (its results must not depend on timing)."""
+    from posescope.core.runner_setup import build_runner
 
-    if settings.tracker_box is not None:
-        tracker = PersonTracker.fixed(settings.tracker_box)
-    else:
-        in_thread = detector is not None and not synchronous
-        tracker = PersonTracker(
-            detector=BackgroundDetector(detector) if in_thread else detector,
-            detect_every=DETECT_EVERY,
-            whole_frame=settings.whole_frame,
-        )
-
-    def smoother() -> PoseSmoother:
-        return PoseSmoother(
-            enabled=settings.smoothing, min_cutoff=settings.smoother_args()["min_cutoff"]
-        )
-
-    if synchronous:  # frames in order from the first: no seeks to look at afresh
-        from posescope.core.pipeline import PoseRunner
-
-        runner = PoseRunner(estimator, tracker, smoother())
-    else:
-        runner = _app_runner()(estimator, tracker, smoother())
-    if estimator_b is None:
-        return runner
-    from posescope.core.compare_runner import CompareRunner  # A/B: B on A's boxes
-
-    return CompareRunner(runner, estimator_b, smoother())  # type: ignore[return-value]
-
-
-FAR_SEEK = 8  # frames: a seek farther than this (or back) looks at the frame afresh
-
-
-@functools.cache
-def _app_runner() -> type[PoseRunner]:
-    from posescope.core.pipeline import PoseRunner
-
-    class AppRunner(PoseRunner):
-        """A PoseRunner whose first frame after a seek (`reset`) is detected in the calling
-        thread before its poses, so a frame looked at after a seek shows the people found on
-        it, not boxes carried from another moment; a seek farther than FAR_SEEK frames (or
-        backwards, or a new source) also forgets the tracks (ids from 1). Between seeks the
-        detector works in its own thread."""
-
-        _fresh = True
-        _last: int | None = None
-
-        def reset(self) -> None:
-            super().reset()
-            self._fresh = True
-
-        def process(self, frame, prepared=None):  # type: ignore[no-untyped-def]
-            tracker = self.tracker
-            bg = tracker.background
-            if not self._fresh or bg is None:
-                self._last = frame.index
-                return super().process(frame, prepared)
-            self._fresh = False
-            last, self._last = self._last, frame.index
-            if last is None or not 0 < frame.index - last <= FAR_SEEK:
-                tracker.restart()
-            tracker.detector = bg.detector  # this round synchronously
-            try:
-                return super().process(frame, prepared)
-            finally:
-                tracker.detector = bg
-
-    return AppRunner
+    return build_runner(
+        estimator,
+        settings,
+        detector,
+        background=not synchronous,
+        seeking=not synchronous,
+        estimator_b=estimator_b,
+    )
 
 
 @dataclass

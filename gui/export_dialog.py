@@ -222,10 +222,10 @@ class ExportController(QObject):
             dialog.deleteLater()
 
 
-class Exports(QObject):
-    """Exports of the session's source with its running model (one at a time)."""
-
-    sigDone = Signal(object)  # summary dict, or None when cancelled / failed
+class SessionWrites(QObject):
+    """What the export and recording controllers share: the session whose results they
+    write, the window (dialogs' parent), how a message is shown, the settings where the last
+    folder is remembered; `refusal()` says why nothing can start now."""
 
     def __init__(
         self,
@@ -239,8 +239,37 @@ class Exports(QObject):
         self._parent = parent
         self._show = show
         self.settings = settings
-        self.current: ExportController | None = None
-        self._cache: object = None  # the pass's cache the current export writes
+        self._watch(session)
+
+    def _watch(self, session: Session) -> None:
+        """Subscribe to the session's events (each controller its own)."""
+
+    def refusal(self) -> str | None:
+        """Why nothing can start now; None when it can."""
+        raise NotImplementedError
+
+    def _refused(self) -> bool:
+        """Tell the user why nothing can start now (True), or say nothing (False)."""
+        why = self.refusal()
+        if why is not None:
+            self._show(messages.Message(why, "info"))
+        return why is not None
+
+    def remember(self, folder: str) -> None:
+        """The folder written to, offered first next time."""
+        if self.settings is not None and Path(folder).is_dir():
+            self.settings.setValue(FOLDER_KEY, folder)
+
+
+class Exports(SessionWrites):
+    """Exports of the session's source with its running model (one at a time)."""
+
+    sigDone = Signal(object)  # summary dict, or None when cancelled / failed
+
+    current: ExportController | None = None
+    _cache: object = None  # the pass's cache the current export writes
+
+    def _watch(self, session: Session) -> None:
         # an export waits for the pass it writes: a new pass (settings, source) ends it
         session.events.analysis_stopped.connect(lambda: self._abandon("the analysis restarted"))
         session.events.analysis_error.connect(lambda _exc: self._abandon("the analysis failed"))
@@ -257,12 +286,6 @@ class Exports(QObject):
             return "The video is not analysed yet: export once its first frame is shown"
         return None
 
-    def _refused(self) -> bool:
-        why = self.refusal()
-        if why is not None:
-            self._show(messages.Message(why, "info"))
-        return why is not None
-
     def choose(self) -> None:
         """Ask where (a dialog), then export."""
         if self._refused() or self.session.source is None:
@@ -272,10 +295,6 @@ class Exports(QObject):
         if dialog.exec():
             self.remember(dialog.folder())
             self.start(dialog.request())
-
-    def remember(self, folder: str) -> None:
-        if self.settings is not None and Path(folder).is_dir():
-            self.settings.setValue(FOLDER_KEY, folder)
 
     def start(self, request: ExportRequest, show_dialog: bool = True) -> ExportController | None:
         """Run an export of the current source in a worker (progress dialog, cancellable)."""

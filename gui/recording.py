@@ -9,11 +9,9 @@ window closes. The files are written in the recorder's own thread.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QSettings, Signal
-from PySide6.QtWidgets import QWidget
+from PySide6.QtCore import Signal
 
 from posescope.core.cache_export import ExportPlan, header_for
 from posescope.core.export import ExportError
@@ -21,7 +19,7 @@ from posescope.core.recorder import LiveRecorder, RecordingSummary
 from posescope.core.session import Session
 from posescope.core.session_types import FrameResult
 from posescope.gui import messages
-from posescope.gui.export_dialog import ExportDialog, default_folder
+from posescope.gui.export_dialog import ExportDialog, SessionWrites, default_folder
 
 RECORD_TEXT = (
     "Every frame the live source shows from now on, with its poses, until you stop "
@@ -29,26 +27,16 @@ RECORD_TEXT = (
 )
 
 
-class Recordings(QObject):
+class Recordings(SessionWrites):
     """One recording at a time of the session's live source."""
 
     sigChanged = Signal(bool)  # recording or not
     sigStopped = Signal(object)  # RecordingSummary
 
-    def __init__(
-        self,
-        session: Session,
-        parent: QWidget,
-        show: Callable[[messages.Message], object],
-        settings: QSettings | None = None,
-    ) -> None:
-        super().__init__(parent)
-        self.session = session
-        self._parent = parent
-        self._show = show
-        self.settings = settings
-        self.recorder: LiveRecorder | None = None
-        self._generation = -1
+    recorder: LiveRecorder | None = None
+    _generation = -1  # the source generation being recorded
+
+    def _watch(self, session: Session) -> None:
         ev = session.events
         ev.frame_shown.connect(self._frame_shown)
         ev.source_changed.connect(lambda _info: self.stop())
@@ -72,9 +60,7 @@ class Recordings(QObject):
         if self.recording:
             self.stop()
             return
-        why = self.refusal()
-        if why is not None:
-            self._show(messages.Message(why, "info"))
+        if self._refused():
             return
         source = self.session.source
         assert source is not None
@@ -85,9 +71,7 @@ class Recordings(QObject):
         )  # fmt: skip
         dialog.setObjectName("RecordDialog")
         if dialog.exec():
-            folder = dialog.folder()
-            if self.settings is not None and Path(folder).is_dir():
-                self.settings.setValue("export/folder", folder)
+            self.remember(dialog.folder())
             self.start(dialog.request())
 
     def start(self, plan: ExportPlan) -> bool:

@@ -95,12 +95,19 @@ def check_member(budget: Budget, path: Path, name: str, size: int, so_far: int, 
         )  # fmt: skip
     total = so_far + size
     if total > limit:
-        raise TooLargeError(
-            f"{name} would make the unpacked checkpoint {fmt_bytes(total)}, over the "
-            f"{fmt_bytes(limit)} allowed for this file (see --max-size)",
-            path, name, total, limit,
+        raise over_budget(
+            f"{name} would make the unpacked checkpoint {fmt_bytes(total)}", path, name, total,
+            limit,
         )  # fmt: skip
     return total
+
+
+def over_budget(text: str, path: Path, what: str, needed: int, limit: int) -> TooLargeError:
+    """`text`, then why that is refused: over the bytes this file may unpack to."""
+    return TooLargeError(
+        f"{text}, over the {fmt_bytes(limit)} allowed for this file (see --max-size)",
+        path, what, needed, limit,
+    )  # fmt: skip
 
 
 def check_entries(budget: Budget, path: Path, n: int) -> None:
@@ -137,15 +144,10 @@ def check_tensors(
                     path, name,
                 )  # fmt: skip
         if size > limit:
-            raise TooLargeError(
-                f"tensor {name!r} {tuple(t.shape)} needs {fmt_bytes(size)}, over the "
-                f"{fmt_bytes(limit)} allowed for this file (see --max-size)",
-                path, name, size, limit,
-            )  # fmt: skip
+            text = f"tensor {name!r} {tuple(t.shape)} needs {fmt_bytes(size)}"
+            raise over_budget(text, path, name, size, limit)
         total += size
         if total > limit:
-            raise TooLargeError(
-                f"the tensors need {fmt_bytes(total)} in all (counting each view of shared "
-                f"bytes), over the {fmt_bytes(limit)} allowed for this file (see --max-size)",
-                path, "the tensors in all", total, limit,
-            )  # fmt: skip
+            all_ = fmt_bytes(total)
+            text = f"the tensors need {all_} in all (counting each view of shared bytes)"
+            raise over_budget(text, path, "the tensors in all", total, limit)

@@ -68,6 +68,19 @@ def detector_input(image: np.ndarray | None) -> np.ndarray | None:
     return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 else image
 
 
+class ImageDetector:
+    """What every detector does with its input: `detect` makes it BGR (`detector_input`) and
+    finds nobody in nothing; the detector's own work is `detect_bgr` on a BGR image."""
+
+    def detect(self, image: np.ndarray) -> list[Detection]:
+        """People in an image: [Detection((x, y, w, h), score)], best first."""
+        bgr = detector_input(image)
+        return [] if bgr is None else self.detect_bgr(bgr)
+
+    def detect_bgr(self, image: np.ndarray) -> list[Detection]:
+        raise NotImplementedError
+
+
 def whole_frame(width: int, height: int) -> Box:
     """The whole image as a person box (the fallback when nobody is found)."""
     return (0.0, 0.0, float(width), float(height))
@@ -80,6 +93,7 @@ __all__ = [
     "Detector",
     "DetectorError",
     "DownloadCancelled",
+    "ImageDetector",
     "WeightsMissingError",
     "detector_input",
     "whole_frame",

@@ -1,6 +1,6 @@
 """The command line's side of person detection: `--detector` / `--detector-model` /
-`--no-whole-frame` / `--detect-every` for `run` and `bench`, the tracker they make, and the
-`posescope models` command (list the detectors, download them ahead)."""
+`--no-whole-frame` / `--detect-every` for `run` and `bench`, the runner settings they make,
+and the `posescope models` command (list the detectors, download them ahead)."""
 
 from __future__ import annotations
 
@@ -12,12 +12,13 @@ from typing import Any
 
 from posescope.core.detection import registry, weights
 from posescope.core.detection.base import Detector, DetectorError, WeightsMissingError
+from posescope.core.session_types import DETECT_EVERY, RunnerSettings
 
 log = logging.getLogger("posescope")
 
-# Detection rounds every N frames in video and live runs (in their own thread): measured in
-# benchmarks/detector.py; whenever a track is lost or nobody is tracked a round is asked too.
-DETECT_EVERY = 4
+# Detection rounds every DETECT_EVERY frames in video and live runs (in their own thread):
+# measured in benchmarks/detector.py; whenever a track is lost or nobody is tracked a round is
+# asked too. (Defined beside RunnerSettings, whose default it is.)
 
 
 def add_detector_arguments(p: argparse.ArgumentParser) -> None:
@@ -83,19 +84,23 @@ def detector_from_args(args: argparse.Namespace) -> tuple[Detector | None, int]:
     return None, 1
 
 
-def tracker_from_args(args: argparse.Namespace, detector: Detector | None, live_or_video: bool):
-    """The tracker for `run` / `bench`: the detector in its own thread for videos and live
-    sources, synchronous for single images; the whole-frame fallback unless turned off."""
-    from posescope.core.detection.background import BackgroundDetector
-    from posescope.core.person import PersonTracker
+def runner_settings_from_args(args: argparse.Namespace) -> RunnerSettings:
+    """The runner settings of `run` / `bench` (core/runner_setup.py builds the runner): a fixed
+    box (--bbox), else the detector every --detect-every frames with the whole-frame fallback
+    unless --no-whole-frame; One-Euro smoothing with --smooth-min-cutoff / --smooth-beta."""
+    from posescope.core.outputs import parse_box
 
-    chosen: Detector | BackgroundDetector | None = detector
-    if detector is not None and live_or_video:
-        chosen = BackgroundDetector(detector)
-    return PersonTracker(
-        chosen,
-        detect_every=max(1, int(getattr(args, "detect_every", DETECT_EVERY))),
+    bbox = getattr(args, "bbox", None)
+    return RunnerSettings(
+        smoothing=bool(getattr(args, "smooth", False)),
+        min_cutoff=getattr(args, "smooth_min_cutoff", None),
+        beta=getattr(args, "smooth_beta", None),
+        use_box=bool(bbox),
+        box=parse_box(bbox) if bbox else None,
+        detector=getattr(args, "detector", None),
+        detector_model=getattr(args, "detector_model", None),
         whole_frame=not getattr(args, "no_whole_frame", False),
+        detect_every=max(1, int(getattr(args, "detect_every", DETECT_EVERY))),
     )
 
 

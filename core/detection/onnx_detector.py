@@ -20,7 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from posescope.core.detection.base import Detection, DetectorError, detector_input
+from posescope.core.detection.base import Detection, DetectorError, ImageDetector
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +112,7 @@ def _providers(device: str) -> list[str]:
     return ["CPUExecutionProvider"]
 
 
-class OnnxDetector:
+class OnnxDetector(ImageDetector):
     """A person detector read from an mmdeploy-style ONNX file (see the module docstring).
 
     `threads`: onnxruntime's intra-op threads (the pipeline's share of the cores), spinning
@@ -207,12 +207,8 @@ class OnnxDetector:
             )
         return boxes / ratio, scores
 
-    def detect(self, image: np.ndarray) -> list[Detection]:
+    def detect_bgr(self, image: np.ndarray) -> list[Detection]:
         """People in a BGR image: Detection((x, y, w, h), score), best first, clipped to it."""
-        bgr = detector_input(image)
-        if bgr is None:
-            return []
-        image = bgr
         h, w = image.shape[:2]
         boxes, scores = self.raw_boxes(image)
         out = []
