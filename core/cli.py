@@ -365,7 +365,7 @@ class _LevelFormatter(logging.Formatter):
         return msg
 
 
-class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+class _StderrHandler(logging.StreamHandler):
     """Writes to whatever `sys.stderr` is at the time of the record (as logging's own last
     resort handler does), not the stream of the moment it was made, which may be closed by
     then (a test's captured stderr, a redirected one)."""
@@ -373,8 +373,8 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
     def __init__(self) -> None:
         super().__init__(sys.stderr)
 
-    @property  # type: ignore[override]
-    def stream(self):  # type: ignore[no-untyped-def]
+    @property
+    def stream(self):
         return sys.stderr
 
     @stream.setter
