@@ -25,7 +25,8 @@ import torch
 
 from posescope.core.checkpoint import open_checkpoint
 from posescope.core.identify import identify_checkpoint
-from posescope.core.model import PoseNetwork, bgr_to_input, build_model, load_weights
+from posescope.core.inference.model import bgr_to_input
+from posescope.core.model import PoseNetwork, build_model, load_weights
 from posescope.core.pipeline import (
     Estimator,
     EstimatorConfig,
@@ -166,7 +167,7 @@ def other_backends(
     """The engine's other backend on the same device, to time beside it ({} where it cannot
     be built here, e.g. onnxruntime not installed)."""
     from posescope.core import onnx_form
-    from posescope.core.model import InferenceModel
+    from posescope.core.inference.model import InferenceModel
 
     other = "torch" if est.model.backend == "onnxruntime" else "onnxruntime"
     if other == "onnxruntime" and not onnx_form.available():

@@ -33,14 +33,9 @@ import torch
 from torch import nn
 
 from posescope.core.identify import Identification
-from posescope.core.model import (
-    InferenceModel,
-    PoseNetwork,
-    bgr_to_input,
-    fuse,
-    fuse_with_input,
-    soft_argmax_peak,
-)
+from posescope.core.inference.fold import fuse, fuse_with_input
+from posescope.core.inference.model import InferenceModel, bgr_to_input
+from posescope.core.model import PoseNetwork, soft_argmax_peak
 from posescope.core.variants import IMAGENET_MEAN, IMAGENET_STD
 
 INPUT_FORMS = ("published", "uint8-bgr")

@@ -26,15 +26,9 @@ import torch
 
 from posescope.core.checkpoint import LoadedCheckpoint, open_checkpoint
 from posescope.core.identify import Identification, identify_checkpoint
-from posescope.core.model import (
-    InferenceModel,
-    PoseNetwork,
-    RootNetwork,
-    bgr_to_input,
-    build_model,
-    load_weights,
-    resolve_device,
-)
+from posescope.core.inference.device import resolve_device
+from posescope.core.inference.model import InferenceModel, bgr_to_input
+from posescope.core.model import PoseNetwork, RootNetwork, build_model, load_weights
 from posescope.core.types import Frame, FramePoses, PersonPose
 from posescope.core.variants import BBOX_3D_MM, BOX_SCALE, DEFAULT_FOCAL
 

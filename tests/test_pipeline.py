@@ -258,7 +258,7 @@ def test_flip_test_is_mirror_equivariant(tmp_path) -> None:
 def test_half_precision_pipeline_as_a_gpu_runs_it(tmp_path, monkeypatch) -> None:
     """`--fp16` end to end (flip test on), with fp16 let on this CPU to run the GPU code path:
     the poses stay close to fp32's, in pixels and mm, and come back as float arrays."""
-    import posescope.core.model as core_model
+    import posescope.core.inference.model as core_model
 
     frame = read_frame(0)
     want = estimator_for(tmp_path, flip=True, root_depth_mm=4200.0).estimate(frame, [(1, BOX)])
