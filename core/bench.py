@@ -24,9 +24,10 @@ import numpy as np
 import torch
 
 from posescope.core.checkpoint import open_checkpoint
+from posescope.core.families.network import PoseNetwork
 from posescope.core.identify import identify_checkpoint
 from posescope.core.inference.model import bgr_to_input
-from posescope.core.model import PoseNetwork, build_model, load_weights
+from posescope.core.model import build_model, load_weights
 from posescope.core.pipeline import (
     Estimator,
     EstimatorConfig,
@@ -207,7 +208,7 @@ def end_to_end(
     frames of each e2e block come ready: they are processed but not timed."""
     from posescope.core.person import PersonTracker
     from posescope.core.smoothing import PoseSmoother
-    from posescope.core.sources import open_source
+    from posescope.core.sources.probe import open_source
 
     cpu = est.model.device.type == "cpu"
     source = open_source(video, decode_threads=1 if cpu else 0)

@@ -19,7 +19,8 @@ from posescope.core.checkpoint import CheckpointError, NeedsTrustError, open_che
 from posescope.core.checkpoint.budgets import DEFAULT_MAX_SIZE, fmt_bytes, parse_size
 from posescope.core.detection.commands import add_detector_arguments, add_models_parser
 from posescope.core.escape import escape, show_path
-from posescope.core.identify import Identification, identify_checkpoint
+from posescope.core.families.descriptor import Identification
+from posescope.core.identify import identify_checkpoint
 from posescope.core.outputs import (
     POSE_SUFFIXES,
     VIDEO_SUFFIXES,
@@ -184,7 +185,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from posescope.core.person import PersonTracker
     from posescope.core.pipeline import Estimator, EstimatorConfig, PoseRunner, prefetch
     from posescope.core.smoothing import PoseSmoother
-    from posescope.core.sources import SourceError, open_source
+    from posescope.core.sources.base import SourceError
+    from posescope.core.sources.probe import open_source
 
     try:
         focal, start, end = _check_run_args(args)

@@ -13,15 +13,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from posescope.core.model import (
-    Bottleneck,
+from posescope.core.families.convnextpose import (
     ConvNeXtBlock,
     ConvNeXtBN,
     ConvNeXtPoseHead,
     HeadLayer,
-    PoseNetwork,
-    ResNetBackbone,
 )
+from posescope.core.families.network import PoseNetwork
+from posescope.core.families.posenet import PoseNetHead
+from posescope.core.families.resnet import Bottleneck, ResNetBackbone
 from posescope.core.variants import IMAGENET_MEAN, IMAGENET_STD
 
 _ConvT = TypeVar("_ConvT", nn.Conv2d, nn.ConvTranspose2d)
@@ -189,9 +189,10 @@ def _fused_deconvs(seq: nn.Sequential) -> nn.Sequential:
 class _FusedPoseNet(nn.Module):
     def __init__(self, net: PoseNetwork):
         super().__init__()
-        self.backbone = _FusedResNet(net.backbone)  # type: ignore[arg-type]
-        self.deconvs = _fused_deconvs(net.head.deconv_layers)  # type: ignore[arg-type]
-        self.final = net.head.final_layer
+        head = cast(PoseNetHead, net.head)
+        self.backbone = _FusedResNet(cast(ResNetBackbone, net.backbone))
+        self.deconvs = _fused_deconvs(head.deconv_layers)
+        self.final = head.final_layer
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.final(self.deconvs(self.backbone(x)))
@@ -205,9 +206,22 @@ def fuse(net: PoseNetwork) -> nn.Module:
     """
     net = copy.deepcopy(net)
     with torch.no_grad():
-        if net.arch.backbone_type == "convnext-bn":
+        if isinstance(net.backbone, ConvNeXtBN) and isinstance(net.head, ConvNeXtPoseHead):
             return _FusedConvNeXtPose(net).eval()
-        return _FusedPoseNet(net).eval()
+        if isinstance(net.backbone, ResNetBackbone) and isinstance(net.head, PoseNetHead):
+            return _FusedPoseNet(net).eval()
+        return _Unfolded(net).eval()
+
+
+class _Unfolded(nn.Module):
+    """The heatmap network of a family with no folded form here: its modules as they are."""
+
+    def __init__(self, net: PoseNetwork):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net.heatmaps(x)
 
 
 def _normalize_into_stem(conv: nn.Conv2d) -> nn.Conv2d:

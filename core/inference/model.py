@@ -13,11 +13,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from posescope.core.identify import Architecture
+from posescope.core.families.descriptor import Architecture
+from posescope.core.families.network import PoseNetwork, soft_argmax_peak
 from posescope.core.inference.device import keep_freed_memory, resolve_device
 from posescope.core.inference.fold import fuse_with_input
 from posescope.core.inference.onednn import _onednn_form, _OneDNNConvNeXtPose
-from posescope.core.model import PoseNetwork, soft_argmax_peak
 from posescope.core.variants import IMAGENET_MEAN, IMAGENET_STD
 
 

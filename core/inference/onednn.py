@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from posescope.core.identify import Architecture
+from posescope.core.families.descriptor import Architecture
 from posescope.core.inference.fold import (
     _bias,
     _FusedBlock,
