@@ -81,6 +81,10 @@ class Family(ABC):
         """A file's key spelled as the built module names it (legacy spellings mapped)."""
         return key
 
+    def backbone_summary(self, arch: Architecture) -> str:
+        """One line on the backbone, for `posescope inspect`."""
+        return arch.backbone_type
+
     def title(self, ident: Identification) -> str:
         """Short human name of an identified network."""
         return self.display

@@ -380,6 +380,10 @@ class ConvNeXtPose(Family):
     def canonical_key(self, key: str) -> str:
         return canonical_key(key)
 
+    def backbone_summary(self, arch: Architecture) -> str:
+        stages = "  ".join(f"{n}x{w}" for n, w in zip(arch.depths, arch.dims, strict=True))
+        return f"ConvNeXt-BN, stages (blocks x width): {stages}"
+
     def title(self, ident: Identification) -> str:
         return f"ConvNeXtPose-{ident.variant}" if ident.variant else "ConvNeXtPose"
 

@@ -130,6 +130,11 @@ def resnet_arch(
     return arch, evidence
 
 
+def resnet_summary(arch: Architecture) -> str:
+    """'ResNet-50, blocks 3-4-6-3'."""
+    return f"ResNet-{arch.resnet_depth}, blocks {'-'.join(map(str, arch.depths))}"
+
+
 def resnet_title(name: str, arch: Architecture | None) -> str:
     """'3DMPPE PoseNet (ResNet-50)'; without an architecture, no pose checkpoint."""
     if arch is None:

@@ -13,6 +13,7 @@ from posescope.core.families.resnet import (
     deconv_stack,
     resnet_arch,
     resnet_deconv_macs,
+    resnet_summary,
     resnet_title,
 )
 from posescope.core.families.shapes import conv_macs, shape_of
@@ -68,6 +69,9 @@ class RootNet(Family):
 
     def build(self, arch: Architecture) -> nn.Module:
         return RootNetwork(arch)
+
+    def backbone_summary(self, arch: Architecture) -> str:
+        return resnet_summary(arch)
 
     def title(self, ident: Identification) -> str:
         return resnet_title("RootNet", ident.arch)
