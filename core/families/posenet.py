@@ -5,16 +5,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from posescope.core.families.base import Family, KeyCondition
+from posescope.core.families.base import KeyCondition
 from posescope.core.families.descriptor import Architecture, Identification
 from posescope.core.families.network import PoseNetwork
 from posescope.core.families.resnet import (
     ResNetBackbone,
+    ResNetFamily,
     deconv_stack,
     resnet_arch,
     resnet_deconv_macs,
-    resnet_summary,
-    resnet_title,
 )
 from posescope.core.families.shapes import conv_macs, factorize_output, shape_of
 
@@ -31,8 +30,9 @@ class PoseNetHead(nn.Module):
         return self.final_layer(self.deconv_layers(x))
 
 
-class PoseNet(Family):
+class PoseNet(ResNetFamily):
     name = "posenet"
+    short = "PoseNet"
     display = "3DMPPE PoseNet"
     detect = KeyCondition.has_all("head.final_layer.weight", "backbone.conv1.weight")
 
@@ -59,12 +59,6 @@ class PoseNet(Family):
 
     def build(self, arch: Architecture) -> nn.Module:
         return PoseNetwork(arch, ResNetBackbone(arch.depths), PoseNetHead(arch))
-
-    def backbone_summary(self, arch: Architecture) -> str:
-        return resnet_summary(arch)
-
-    def title(self, ident: Identification) -> str:
-        return resnet_title("PoseNet", ident.arch)
 
 
 FAMILY = PoseNet()

@@ -8,8 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from posescope.core.families.base import IdentificationError, Shapes
-from posescope.core.families.descriptor import Architecture, HeadLayer
+from posescope.core.families.base import Family, IdentificationError, Shapes
+from posescope.core.families.descriptor import Architecture, HeadLayer, Identification
 from posescope.core.families.shapes import conv_macs, indices
 from posescope.core.variants import RESNET_LAYERS
 
@@ -130,16 +130,19 @@ def resnet_arch(
     return arch, evidence
 
 
-def resnet_summary(arch: Architecture) -> str:
-    """'ResNet-50, blocks 3-4-6-3'."""
-    return f"ResNet-{arch.resnet_depth}, blocks {'-'.join(map(str, arch.depths))}"
+class ResNetFamily(Family):
+    """What the 3DMPPE families share as families: their names and backbone line."""
 
+    short: str  # "PoseNet" | "RootNet"
 
-def resnet_title(name: str, arch: Architecture | None) -> str:
-    """'3DMPPE PoseNet (ResNet-50)'; without an architecture, no pose checkpoint."""
-    if arch is None:
-        return "not a pose checkpoint"
-    return f"3DMPPE {name} (ResNet-{arch.resnet_depth})"
+    def backbone_summary(self, arch: Architecture) -> str:
+        return f"ResNet-{arch.resnet_depth}, blocks {'-'.join(map(str, arch.depths))}"
+
+    def title(self, ident: Identification) -> str:
+        """'3DMPPE PoseNet (ResNet-50)'; without an architecture, no pose checkpoint."""
+        if ident.arch is None:
+            return "not a pose checkpoint"
+        return f"3DMPPE {self.short} (ResNet-{ident.arch.resnet_depth})"
 
 
 # ----------------------------------------------------------------------------- counting

@@ -6,15 +6,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from posescope.core.families.base import Family, KeyCondition
+from posescope.core.families.base import KeyCondition
 from posescope.core.families.descriptor import Architecture, Identification
 from posescope.core.families.resnet import (
     ResNetBackbone,
+    ResNetFamily,
     deconv_stack,
     resnet_arch,
     resnet_deconv_macs,
-    resnet_summary,
-    resnet_title,
 )
 from posescope.core.families.shapes import conv_macs, shape_of
 
@@ -47,8 +46,9 @@ class RootNetwork(nn.Module):
         return torch.stack((cx, cy, gamma * k_value.reshape(n).float()), dim=1)
 
 
-class RootNet(Family):
+class RootNet(ResNetFamily):
     name = "rootnet"
+    short = "RootNet"
     display = "3DMPPE RootNet"
     detect = KeyCondition.has_all("root.xy_layer.weight", "backbone.conv1.weight")
     is_pose = False  # the root joint only: it serves a pose network as its depth source
@@ -69,12 +69,6 @@ class RootNet(Family):
 
     def build(self, arch: Architecture) -> nn.Module:
         return RootNetwork(arch)
-
-    def backbone_summary(self, arch: Architecture) -> str:
-        return resnet_summary(arch)
-
-    def title(self, ident: Identification) -> str:
-        return resnet_title("RootNet", ident.arch)
 
 
 FAMILY = RootNet()
