@@ -22,6 +22,7 @@ from posescope.core.variants import IMAGENET_MEAN, IMAGENET_STD
 
 
 def _optimize_cpu(folded: nn.Module, arch: Architecture) -> nn.Module:
+    """The TorchScript form: the folded network traced and handed to optimize_for_inference."""
     h, w = arch.input_size
     example = torch.zeros(1, h, w, 3).permute(0, 3, 1, 2)
     try:
