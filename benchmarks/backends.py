@@ -26,7 +26,8 @@ import main as _checkout  # noqa: E402, F401  (registers this checkout as `poses
 from posescope.core.bench import machine, model_only  # noqa: E402
 from posescope.core.checkpoint import open_checkpoint  # noqa: E402
 from posescope.core.identify import identify_checkpoint  # noqa: E402
-from posescope.core.model import InferenceModel, build_model, load_weights  # noqa: E402
+from posescope.core.inference.model import InferenceModel  # noqa: E402
+from posescope.core.model import build_model, load_weights  # noqa: E402
 from posescope.core.pipeline import Estimator, EstimatorConfig  # noqa: E402
 from tests import factory  # noqa: E402
 

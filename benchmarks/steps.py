@@ -30,18 +30,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 import main as _checkout  # noqa: E402, F401  (registers this checkout as `posescope`)
 from posescope.core.bench import machine, time_calls  # noqa: E402
+from posescope.core.families.network import soft_argmax  # noqa: E402
 from posescope.core.identify import identify  # noqa: E402
-from posescope.core.model import (  # noqa: E402
-    _onednn_program,
-    _OneDNNConvNeXtPose,
-    _optimize_cpu,
-    bgr_to_input,
-    build_model,
-    fuse_with_input,
-    keep_freed_memory,
-    load_weights,
-    soft_argmax,
-)
+from posescope.core.inference.device import keep_freed_memory  # noqa: E402
+from posescope.core.inference.fold import fuse_with_input  # noqa: E402
+from posescope.core.inference.model import _optimize_cpu, bgr_to_input  # noqa: E402
+from posescope.core.inference.onednn import _onednn_program, _OneDNNConvNeXtPose  # noqa: E402
+from posescope.core.model import build_model, load_weights  # noqa: E402
 from tests import factory  # noqa: E402
 
 

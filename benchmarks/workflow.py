@@ -31,7 +31,7 @@ from posescope.core.identify import identify_checkpoint  # noqa: E402
 from posescope.core.person import PeopleDetector, PersonTracker  # noqa: E402
 from posescope.core.pipeline import Estimator, EstimatorConfig, PoseRunner  # noqa: E402
 from posescope.core.smoothing import PoseSmoother  # noqa: E402
-from posescope.core.sources import VideoSource  # noqa: E402
+from posescope.core.sources.video import VideoSource  # noqa: E402
 from tests import factory  # noqa: E402
 from tests.media_files import POSE2SIM  # noqa: E402
 

@@ -24,8 +24,10 @@ import numpy as np
 import torch
 
 from posescope.core.checkpoint import open_checkpoint
+from posescope.core.families.network import PoseNetwork
 from posescope.core.identify import identify_checkpoint
-from posescope.core.model import PoseNetwork, bgr_to_input, build_model, load_weights
+from posescope.core.inference.model import bgr_to_input
+from posescope.core.model import build_model, load_weights
 from posescope.core.pipeline import (
     Estimator,
     EstimatorConfig,
@@ -166,7 +168,7 @@ def other_backends(
     """The engine's other backend on the same device, to time beside it ({} where it cannot
     be built here, e.g. onnxruntime not installed)."""
     from posescope.core import onnx_form
-    from posescope.core.model import InferenceModel
+    from posescope.core.inference.model import InferenceModel
 
     other = "torch" if est.model.backend == "onnxruntime" else "onnxruntime"
     if other == "onnxruntime" and not onnx_form.available():
@@ -210,7 +212,7 @@ def end_to_end(
     from posescope.core.runner_setup import build_runner
     from posescope.core.session_types import RunnerSettings
     from posescope.core.smoothing import PoseSmoother
-    from posescope.core.sources import open_source
+    from posescope.core.sources.probe import open_source
 
     cpu = est.model.device.type == "cpu"
     source = open_source(video, decode_threads=1 if cpu else 0)

@@ -20,7 +20,9 @@ from posescope.core.checkpoint import CheckpointError, NeedsTrustError, open_che
 from posescope.core.checkpoint.budgets import DEFAULT_MAX_SIZE, fmt_bytes, parse_size
 from posescope.core.detection.commands import add_detector_arguments, add_models_parser
 from posescope.core.escape import escape, show_path
-from posescope.core.identify import Identification, identify_checkpoint
+from posescope.core.families.descriptor import Identification
+from posescope.core.families.registry import REGISTRY
+from posescope.core.identify import identify_checkpoint
 from posescope.core.outputs import (
     POSE_SUFFIXES,
     VIDEO_SUFFIXES,
@@ -67,19 +69,14 @@ def format_identification(ident: Identification) -> str:
     prefix = f", prefix '{escape(d['key_prefix'])}' stripped" if d["key_prefix"] else ""
     lines.append(f"  file       {d['format']}, {_fmt_size(d['file_size'])}, {wrapper}{prefix}")
     if a is not None:
-        if a.backbone_type == "convnext-bn":
-            stages = "  ".join(f"{n}x{w}" for n, w in zip(a.depths, a.dims, strict=True))
-            lines.append(f"  backbone   ConvNeXt-BN, stages (blocks x width): {stages}")
-        else:
-            lines.append(
-                f"  backbone   ResNet-{a.resnet_depth}, blocks {'-'.join(map(str, a.depths))}"
-            )
+        family = REGISTRY.get(ident.family)
+        lines.append(f"  backbone   {family.backbone_summary(a) if family else a.backbone_type}")
         layers = "  ".join(
             f"{h.out_channels}/{h.kernel}x{h.kernel}/{'up' if h.upsample else '--'}"
             for h in a.head_layers
         )
         lines.append(f"  head       {a.head_style}: {layers}")
-        if ident.family != "rootnet":
+        if ident.is_pose:
             js = ident.joint_set.name if ident.joint_set else "?"
             oh, ow = a.output_size
             lines.append(
@@ -190,7 +187,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         write_frames,
     )
     from posescope.core.runner_setup import build_runner
-    from posescope.core.sources import SourceError, open_source
+    from posescope.core.sources.base import SourceError
+    from posescope.core.sources.probe import open_source
 
     try:
         focal, start, end = _check_run_args(args)

@@ -4,7 +4,7 @@ Both files are opened and identified as `inspect` does; the architectures are co
 by field (family, backbone depths and widths, head layers, joints, depth bins, input size:
 not the head's key spelling, which names the same layers), and the weights after
 canonicalisation: wrappers and prefixes are stripped by the loader (`open_checkpoint`), and
-the three ConvNeXtPose head spellings are mapped onto one by the model's key renaming
+the three ConvNeXtPose head spellings are mapped onto one by the family's key renaming
 (`canonical_key`), so the same tensors saved in a zip with `module.` prefixes and in a
 safetensors file with legacy head names compare identical. BatchNorm's `num_batches_tracked`
 (a training counter, unused at inference, absent from some files) is not compared.
@@ -21,8 +21,9 @@ from typing import Any
 import torch
 
 from posescope.core.checkpoint import LoadedCheckpoint, open_checkpoint
-from posescope.core.identify import Architecture, Identification, identify_checkpoint
-from posescope.core.model import canonical_key
+from posescope.core.families.descriptor import Architecture, Identification
+from posescope.core.families.registry import REGISTRY
+from posescope.core.identify import identify_checkpoint
 
 EXIT_IDENTICAL, EXIT_DIFFERENT, EXIT_ERROR = 0, 1, 2
 
@@ -107,9 +108,9 @@ def _show(value: object) -> str:
 
 def canonical_state_dict(ckpt: LoadedCheckpoint, ident: Identification) -> dict[str, torch.Tensor]:
     """Tensors under the names the model loads them by (head spellings unified)."""
-    remap = ident.family == "convnextpose"
+    family = REGISTRY.get(ident.family)
     return {
-        (canonical_key(k) if remap else k): v
+        (family.canonical_key(k) if family else k): v
         for k, v in ckpt.state_dict.items()
         if not k.endswith("num_batches_tracked")
     }

@@ -24,7 +24,7 @@ import logging
 import os
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import cast
 
@@ -32,15 +32,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from posescope.core.identify import Identification
-from posescope.core.model import (
-    InferenceModel,
-    PoseNetwork,
-    bgr_to_input,
-    fuse,
-    fuse_with_input,
-    soft_argmax_peak,
-)
+from posescope.core.families.descriptor import Identification
+from posescope.core.families.network import PoseNetwork, soft_argmax_peak
+from posescope.core.inference.fold import fuse, fuse_with_input
+from posescope.core.inference.model import InferenceModel, bgr_to_input
 from posescope.core.variants import IMAGENET_MEAN, IMAGENET_STD
 
 INPUT_FORMS = ("published", "uint8-bgr")
@@ -241,10 +236,29 @@ def check_file(
     return worst
 
 
-def _keep_or_remove(result: ExportResult) -> ExportResult:
+def _check_or_remove(
+    written: ExportResult,
+    net: PoseNetwork,
+    run_file: Callable[[Path, np.ndarray], np.ndarray],
+    *,
+    cannot_run: str,
+) -> ExportResult:
+    """Check a written file (`written`, its difference not measured yet: NaN) against the
+    engine (`check_file`); keep it only if it runs and agrees within the tolerance, else
+    remove it and raise ExportError (`cannot_run` words a file the runtime could not run)."""
+    path = written.path
+    try:
+        diff = check_file(path, net, net.arch, written.input_form, run_file)
+    except Exception as exc:
+        with contextlib.suppress(OSError):
+            os.remove(path)
+        if isinstance(exc, ExportError):
+            raise
+        raise ExportError(f"{cannot_run} ({type(exc).__name__}: {exc})") from exc
+    result = replace(written, max_abs_diff=diff)
     if not result.passed:
         with contextlib.suppress(OSError):
-            os.remove(result.path)
+            os.remove(path)
         raise ExportError(
             f"largest difference to the engine {result.max_abs_diff:.2e} heatmap units exceeds "
             f"{result.tolerance:g}; the file was removed"
@@ -275,17 +289,12 @@ def export_onnx(
     data = to_onnx(module, arch, opset, metadata(ident, input_form, fp16))
     path = Path(out)
     path.write_bytes(data)
-    try:
-        diff = check_file(path, net, arch, input_form, run_onnx_file)
-    except Exception as exc:
-        with contextlib.suppress(OSError):
-            os.remove(path)
-        if isinstance(exc, ExportError):
-            raise
-        raise ExportError(
-            f"onnxruntime could not run the file ({type(exc).__name__}: {exc})"
-        ) from exc
-    return _keep_or_remove(ExportResult(path, "onnx", input_form, fp16, diff, tolerance))
+    return _check_or_remove(
+        ExportResult(path, "onnx", input_form, fp16, float("nan"), tolerance),
+        net,
+        run_onnx_file,
+        cannot_run="onnxruntime could not run the file",
+    )
 
 
 def export_torch(
@@ -310,15 +319,12 @@ def export_torch(
     extra = {"posescope.json": json.dumps(metadata(ident, input_form, fp16))}
     with _quiet():
         torch.export.save(program, str(path), extra_files=extra)
-    try:
-        diff = check_file(path, net, arch, input_form, run_torch_export_file)
-    except Exception as exc:
-        with contextlib.suppress(OSError):
-            os.remove(path)
-        if isinstance(exc, ExportError):
-            raise
-        raise ExportError(f"the program could not run ({type(exc).__name__}: {exc})") from exc
-    return _keep_or_remove(ExportResult(path, "torch-export", input_form, fp16, diff, tolerance))
+    return _check_or_remove(
+        ExportResult(path, "torch-export", input_form, fp16, float("nan"), tolerance),
+        net,
+        run_torch_export_file,
+        cannot_run="the program could not run",
+    )
 
 
 def run_export(args) -> int:

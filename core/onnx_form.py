@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from posescope.core.model import PoseNetwork
+from posescope.core.families.network import PoseNetwork
 
 BACKENDS = ("torch", "onnxruntime")
 # Measured (benchmarks/backends.py, RESULTS.md ▸ Backends), on a quiet 2-core Xeon: onnxruntime

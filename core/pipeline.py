@@ -25,23 +25,20 @@ import numpy as np
 import torch
 
 from posescope.core.checkpoint import LoadedCheckpoint, open_checkpoint
-from posescope.core.identify import Identification, identify_checkpoint
-from posescope.core.model import (
-    InferenceModel,
-    PoseNetwork,
-    RootNetwork,
-    bgr_to_input,
-    build_model,
-    load_weights,
-    resolve_device,
-)
+from posescope.core.families.descriptor import Identification
+from posescope.core.families.network import PoseNetwork
+from posescope.core.families.rootnet import RootNetwork
+from posescope.core.identify import identify_checkpoint
+from posescope.core.inference.device import resolve_device
+from posescope.core.inference.model import InferenceModel, bgr_to_input
+from posescope.core.model import build_model, load_weights
 from posescope.core.types import Frame, FramePoses, PersonPose
 from posescope.core.variants import BBOX_3D_MM, BOX_SCALE, DEFAULT_FOCAL
 
 if TYPE_CHECKING:
     from posescope.core.person import PersonTracker
     from posescope.core.smoothing import PoseSmoother
-    from posescope.core.sources import Source
+    from posescope.core.sources.base import Source
     from posescope.core.variants import JointSet
 
 Box = tuple[float, float, float, float]

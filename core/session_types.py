@@ -17,9 +17,9 @@ from posescope.core.types import Frame, FramePoses
 
 if TYPE_CHECKING:
     from posescope.core.checkpoint import LoadedCheckpoint
-    from posescope.core.identify import Identification
+    from posescope.core.families.descriptor import Identification
     from posescope.core.pipeline import Estimator, EstimatorConfig, PoseRunner
-    from posescope.core.sources import Source
+    from posescope.core.sources.base import Source
     from posescope.core.variants import JointSet
 
 Box = tuple[float, float, float, float]  # x, y, w, h in image pixels

@@ -41,7 +41,7 @@ from posescope.gui.workers import CaptureWorker, InferenceWorker, TaskRunner
 
 if TYPE_CHECKING:  # the engine is imported where it is used, so the window opens fast
     from posescope.core.pipeline import PoseRunner
-    from posescope.core.sources import Source
+    from posescope.core.sources.base import Source
 
 log = logging.getLogger(__name__)
 

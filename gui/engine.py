@@ -26,9 +26,9 @@ from posescope.core.session_types import (
 if TYPE_CHECKING:
     from posescope.core.checkpoint import LoadedCheckpoint
     from posescope.core.detection.base import Detector
-    from posescope.core.identify import Identification
+    from posescope.core.families.descriptor import Identification
     from posescope.core.pipeline import Estimator, PoseRunner
-    from posescope.core.sources import Source
+    from posescope.core.sources.base import Source
 
 __all__ = [
     "Model",
@@ -165,13 +165,13 @@ def make_detector(settings: RunnerSettings) -> DetectorChoice:
 
 def open_media(spec: str) -> Source:
     """Open a video, image, folder or 'camera:N' / 'replay:PATH' source."""
-    from posescope.core.sources import open_source
+    from posescope.core.sources.probe import open_source
 
     return open_source(spec)
 
 
 def list_cameras() -> list[int]:
-    from posescope.core.sources import list_cameras as _list
+    from posescope.core.sources.probe import list_cameras as _list
 
     return list(_list())
 

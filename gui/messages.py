@@ -59,7 +59,8 @@ def _name(path: str) -> str:
 def open_failure(failed: OpenFailed, still_using: str | None) -> Message:
     """Why a dropped file did not open as a checkpoint."""
     from posescope.core.checkpoint import NeedsTrustError, NotACheckpointError
-    from posescope.core.identify import IdentificationError, NotAPoseCheckpointError
+    from posescope.core.families.base import IdentificationError
+    from posescope.core.identify import NotAPoseCheckpointError
 
     name = _name(failed.path)
     exc = failed.error

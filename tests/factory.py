@@ -333,3 +333,13 @@ def malicious_globals(call: str = "system") -> set[str]:
     if call == "system":
         return {f"{os.system.__module__}.system", "os.system", "posix.system", "nt.system"}
     return {"builtins.open", "io.open", "_io.open"}
+
+
+def assert_same(
+    got: dict[str, torch.Tensor], want: dict[str, torch.Tensor], ordered: bool = True
+) -> None:
+    """Same keys (in the same order unless `ordered` is False), dtypes, shapes and values."""
+    assert (list(got) if ordered else set(got)) == (list(want) if ordered else set(want))
+    for k, v in want.items():
+        assert got[k].dtype == v.dtype and got[k].shape == v.shape, k
+        assert torch.equal(got[k], v), k

@@ -2,7 +2,7 @@
 
 Mirrors the published code (ConvNeXtPose, 3DMPPE PoseNet and RootNet) so that module names are
 the published `state_dict` names; see docs/checkpoints.md. Torch only; written without looking
-at the engine's own model (core/model.py), so the two can be checked against each other.
+at the engine's own model (core/families/), so the two can be checked against each other.
 """
 
 from __future__ import annotations

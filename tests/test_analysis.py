@@ -13,7 +13,7 @@ from posescope.core.analysis import PoseCache, analyse, analysis_frames
 from posescope.core.person import PersonTracker
 from posescope.core.pipeline import PoseRunner
 from posescope.core.smoothing import PoseSmoother
-from posescope.core.sources import open_source
+from posescope.core.sources.probe import open_source
 from posescope.core.types import FramePoses, PersonPose
 from tests.media_files import POSE2SIM
 from tests.test_pipeline import BOX, estimator_for

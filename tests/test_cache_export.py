@@ -23,7 +23,8 @@ from posescope.core.cache_export import (
 )
 from posescope.core.export import ExportError
 from posescope.core.recorder import LiveRecorder
-from posescope.core.sources import ReplaySource, VideoSource
+from posescope.core.sources.live import ReplaySource
+from posescope.core.sources.video import VideoSource
 from posescope.core.types import FramePoses, PersonPose
 from posescope.core.variants import H36M
 

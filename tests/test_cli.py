@@ -175,7 +175,7 @@ def test_run_bad_inputs(xs, tmp_path, capsys) -> None:
 def test_run_on_a_camera_that_is_unplugged_keeps_what_it_got(
     xs, tmp_path, capsys, monkeypatch
 ) -> None:
-    from posescope.core.sources import CameraSource
+    from posescope.core.sources.live import CameraSource
     from tests.test_sources import FakeCapture
 
     monkeypatch.setattr(CameraSource, "_open_capture", staticmethod(lambda i: FakeCapture(30)))

@@ -13,7 +13,7 @@ from posescope.core.person import PersonTracker
 from posescope.core.pipeline import Estimator, EstimatorConfig, PoseRunner
 from posescope.core.pose_diff import pose_distances
 from posescope.core.smoothing import PoseSmoother
-from posescope.core.sources import open_source
+from posescope.core.sources.probe import open_source
 from tests import factory
 from tests.media_files import POSE2SIM
 

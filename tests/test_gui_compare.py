@@ -22,7 +22,7 @@ from test_gui_support import (  # noqa: F401 (fixtures)
 
 from posescope.core.pipeline import Estimator
 from posescope.core.session_compare import Visibility
-from posescope.core.sources import open_source
+from posescope.core.sources.probe import open_source
 from posescope.gui import messages
 from posescope.gui.compare_overlay import A_RGB, B_RGB
 from posescope.gui.shortcuts import shortcut_rows

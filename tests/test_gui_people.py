@@ -339,7 +339,7 @@ def test_a_frame_looked_at_after_a_seek_shows_the_people_found_on_it(
     carried from another moment, and a far seek starts ids at 1."""
     from posescope.core.detection import registry
     from posescope.core.session_types import RunnerSettings
-    from posescope.core.sources import open_source
+    from posescope.core.sources.probe import open_source
     from posescope.gui import engine
     from tests.test_pipeline import estimator_for
 

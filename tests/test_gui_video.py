@@ -132,7 +132,7 @@ def test_a_live_replay_that_ends_says_so_and_the_window_goes_on(
 def test_an_unplugged_camera_is_named_and_the_window_goes_on(
     qtbot, window, ckpt_files, short_video, monkeypatch
 ) -> None:
-    from posescope.core.sources import CameraSource
+    from posescope.core.sources.live import CameraSource
     from tests.test_sources import FakeCapture
 
     # camera 0 delivers 40 frames, then every read fails: what unplugging it looks like

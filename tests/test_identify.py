@@ -6,13 +6,9 @@ import pytest
 import torch
 from torch import nn
 
-from posescope.core.identify import (
-    count_macs,
-    describe_non_pose,
-    factorize_output,
-    identify,
-    identify_checkpoint,
-)
+from posescope.core.families.registry import count_macs
+from posescope.core.families.shapes import factorize_output
+from posescope.core.identify import describe_non_pose, identify, identify_checkpoint
 from posescope.core.variants import VARIANTS, Variant
 from tests import factory, reference
 

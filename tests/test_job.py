@@ -20,7 +20,7 @@ from posescope.core.pose_job import ExportPlan, PoseSink, run_header, write_fram
 from posescope.core.recorder import LiveRecorder
 from posescope.core.runner_setup import SeekingRunner, build_runner
 from posescope.core.session_types import RunnerSettings
-from posescope.core.sources import open_source
+from posescope.core.sources.probe import open_source
 from posescope.core.types import Frame
 from tests import factory
 from tests.test_cache_export import header, pose, run

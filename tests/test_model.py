@@ -7,13 +7,8 @@ import pytest
 import torch
 
 from posescope.core.identify import identify
-from posescope.core.model import (
-    InferenceModel,
-    ModelLoadError,
-    bgr_to_input,
-    build_model,
-    load_weights,
-)
+from posescope.core.inference.model import InferenceModel, bgr_to_input
+from posescope.core.model import ModelLoadError, build_model, load_weights
 from tests import factory, reference
 
 
@@ -222,7 +217,7 @@ def test_network_without_head_layers_runs_in_the_traced_form() -> None:
 
 
 def test_onednn_unavailable_or_wrong_falls_back_to_the_traced_form(monkeypatch) -> None:
-    import posescope.core.model as core_model
+    import posescope.core.inference.onednn as core_model
 
     _, net = rebuilt(factory.state_dict_for("XS", seed=5))
     c = crops(1)
@@ -254,14 +249,15 @@ def test_keep_freed_memory_stops_page_faulting_activations_back_in() -> None:
 
     code = """
 import resource, sys, numpy as np
-import posescope.core.model as cm
+import posescope.core.inference.model as cm
 from posescope.core.identify import identify
+from posescope.core.model import build_model, load_weights
 from tests import factory
 if sys.argv[1] == "default":
     cm.keep_freed_memory = lambda: False
 sd = factory.state_dict_for("XS")
-net = cm.build_model(identify({k: tuple(v.shape) for k, v in sd.items()}).arch)
-cm.load_weights(net, sd)
+net = build_model(identify({k: tuple(v.shape) for k, v in sd.items()}).arch)
+load_weights(net, sd)
 model = cm.InferenceModel(net, "cpu", backend="torch")
 c = np.zeros((1, 256, 256, 3), np.uint8)
 x = cm.bgr_to_input(c)
@@ -287,7 +283,7 @@ print((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 5)
 def test_fast_forms_leave_the_given_network_as_it_was(kind: str) -> None:
     """The folded form is built from a copy: moving or casting it (what a GPU/fp16 engine
     does) must not move or cast the caller's network, e.g. an eager baseline beside it."""
-    from posescope.core.model import fuse_with_input
+    from posescope.core.inference.fold import fuse_with_input
 
     if kind == "convnext":
         _, net = rebuilt(factory.state_dict_for("XS", seed=2))
@@ -308,7 +304,7 @@ def test_half_precision_form_as_a_gpu_runs_it(monkeypatch) -> None:
     """fp16 applies on CUDA/MPS only; let it apply on this CPU to run that code path: the
     folded channels-last network in half, uint8 crops cast on the device, the soft-argmax
     in fp32. Also: fp16 on a CPU (the default) stays fp32 in the oneDNN form."""
-    import posescope.core.model as core_model
+    import posescope.core.inference.model as core_model
 
     _, net = rebuilt(factory.state_dict_for("XS", seed=4))
     c = crops(2)

@@ -12,7 +12,7 @@ import torch
 
 from posescope import main
 from posescope.core import onnx_cache, onnx_form
-from posescope.core.model import InferenceModel
+from posescope.core.inference.model import InferenceModel
 from posescope.core.person import PersonTracker
 from posescope.core.pipeline import PoseRunner
 from tests import factory

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from posescope.core.person import Box, PeopleDetector, PersonTracker, Track, iou, nms
-from posescope.core.sources import VideoSource
+from posescope.core.sources.video import VideoSource
 from posescope.core.types import Frame
 from tests.media_files import POSE2SIM
 

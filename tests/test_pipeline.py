@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from posescope.core.checkpoint import open_checkpoint
+from posescope.core.families.network import soft_argmax, soft_argmax_peak, soft_argmax_published
 from posescope.core.identify import identify_checkpoint
-from posescope.core.model import soft_argmax, soft_argmax_peak, soft_argmax_published
 from posescope.core.pipeline import (
     Estimator,
     EstimatorConfig,
@@ -258,7 +258,7 @@ def test_flip_test_is_mirror_equivariant(tmp_path) -> None:
 def test_half_precision_pipeline_as_a_gpu_runs_it(tmp_path, monkeypatch) -> None:
     """`--fp16` end to end (flip test on), with fp16 let on this CPU to run the GPU code path:
     the poses stay close to fp32's, in pixels and mm, and come back as float arrays."""
-    import posescope.core.model as core_model
+    import posescope.core.inference.model as core_model
 
     frame = read_frame(0)
     want = estimator_for(tmp_path, flip=True, root_depth_mm=4200.0).estimate(frame, [(1, BOX)])
@@ -310,7 +310,7 @@ def test_posenet_runs(tmp_path) -> None:
 def test_runner_with_fixed_box_and_prefetch(tmp_path) -> None:
     from posescope.core.person import PersonTracker
     from posescope.core.smoothing import PoseSmoother
-    from posescope.core.sources import open_source
+    from posescope.core.sources.probe import open_source
 
     runner = PoseRunner(estimator_for(tmp_path), PersonTracker.fixed(BOX), PoseSmoother())
     with open_source(POSE2SIM) as src:
@@ -333,7 +333,7 @@ def test_prefetch_hands_source_errors_to_the_caller() -> None:
 
 def test_fixed_box_crops_are_made_off_the_critical_path(tmp_path) -> None:
     from posescope.core.person import PeopleDetector, PersonTracker
-    from posescope.core.sources import open_source
+    from posescope.core.sources.probe import open_source
 
     est = estimator_for(tmp_path)
     fixed = PoseRunner(est, PersonTracker.fixed(BOX))
@@ -378,7 +378,7 @@ def test_stream_with_frames_in_flight_equals_one_at_a_time(tmp_path) -> None:
     in the same order, and torch's thread count restored afterwards."""
     from posescope.core.person import PeopleDetector, PersonTracker
     from posescope.core.smoothing import PoseSmoother
-    from posescope.core.sources import open_source
+    from posescope.core.sources.probe import open_source
 
     est = estimator_for(tmp_path, backend="torch")  # onnxruntime: one frame in flight
 

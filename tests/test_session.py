@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from posescope.core.identify import Identification
+from posescope.core.families.descriptor import Identification
 from posescope.core.playback import PlaybackMode
 from posescope.core.session import Session
 from posescope.core.session_types import (

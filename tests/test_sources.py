@@ -12,16 +12,11 @@ import cv2
 import numpy as np
 import pytest
 
-from posescope.core.sources import (
-    CameraSource,
-    FolderSource,
-    ImageSource,
-    ReplaySource,
-    SourceError,
-    VideoSource,
-    list_cameras,
-    open_source,
-)
+from posescope.core.sources.base import SourceError
+from posescope.core.sources.images import FolderSource, ImageSource
+from posescope.core.sources.live import CameraSource, ReplaySource
+from posescope.core.sources.probe import list_cameras, open_source
+from posescope.core.sources.video import VideoSource
 from tests.media_files import POSE2SIM, SPORTS2D
 
 # Indices compared after seeking: forward, backward, first, last, right after a seek.
@@ -447,7 +442,7 @@ def test_bad_inputs_raise_source_error_quickly(tmp_path: Path) -> None:
 
 def test_video_decoded_with_one_ffmpeg_thread_is_the_same() -> None:
     """decode_threads=1 (what a CPU pipeline uses) gives the same pixels, sequential and seeked."""
-    from posescope.core.sources import open_source
+    from posescope.core.sources.probe import open_source
 
     media = POSE2SIM
     with open_source(media) as auto, open_source(media, decode_threads=1) as one:
