@@ -273,7 +273,7 @@ def test_log_lines_go_to_the_stderr_of_the_moment(monkeypatch) -> None:
     import io
     import logging
 
-    from posescope.core.cli import configure_logging
+    from posescope.core.cli_logging import configure_logging
 
     first, second = io.StringIO(), io.StringIO()
     monkeypatch.setattr(sys, "stderr", first)

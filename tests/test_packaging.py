@@ -339,3 +339,20 @@ def test_no_code_reaches_outside_the_checkout() -> None:
             if needle in text and path.name != "test_packaging.py":
                 offenders.append(f"{path.relative_to(ROOT)}: {needle}")
     assert offenders == []
+
+
+def test_every_subpackage_is_listed_for_the_wheel() -> None:
+    """pyproject lists the packages explicitly (the root is the package): a new folder of
+    modules not listed there would be missing from the installed app."""
+    import tomllib
+
+    root = Path(__file__).resolve().parents[1]
+    listed = set(
+        tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
+    found = {"posescope"} | {
+        "posescope." + ".".join(p.parent.relative_to(root).parts)
+        for top in ("core", "gui", "resources")
+        for p in (root / top).rglob("__init__.py")
+    }
+    assert found == listed
