@@ -168,6 +168,8 @@ class ExportController(QObject):
         self.worker.errored.connect(self._failed)
         self.dialog: QProgressDialog | None = None
         self.worker_progress = 0  # items done, as last reported
+        self._latest: tuple[int, int, str] | None = None  # progress not shown yet
+        self._showing = False  # inside _progress (see there)
         if show_dialog:
             self.dialog = QProgressDialog("Preparing…", "Cancel", 0, 0, parent)
             self.dialog.setWindowTitle("Exporting")
@@ -191,13 +193,26 @@ class ExportController(QObject):
 
     @Slot(int, int, str)
     def _progress(self, done: int, total: int, text: str) -> None:
+        """Show the latest progress. setValue of a modal dialog runs the event loop, which
+        delivers the next progress reports inside it: those only leave their values for the
+        outermost call to show (one level deep, however many pile up while the GUI thread
+        was busy: nested calls had overflowed the stack on a loaded machine); it may also
+        finish the job and close the dialog under us, so each round reads `self.dialog`."""
         self.worker_progress = done
-        dialog = self.dialog  # setValue of a modal dialog runs the event loop, which may
-        if dialog is None:  # finish the job and close the dialog under us: hold our own
+        self._latest = (done, total, text)
+        if self._showing:
             return
-        dialog.setLabelText(text)
-        dialog.setMaximum(max(0, total))
-        dialog.setValue(min(done, total) if total else 0)
+        self._showing = True
+        try:
+            while self._latest is not None and self.dialog is not None:
+                dialog = self.dialog
+                done, total, text = self._latest
+                self._latest = None
+                dialog.setLabelText(text)
+                dialog.setMaximum(max(0, total))
+                dialog.setValue(min(done, total) if total else 0)
+        finally:
+            self._showing = False
 
     @Slot(object)
     def _done(self, summary: object) -> None:

@@ -163,6 +163,46 @@ def test_cancelling_or_closing_an_export_at_any_moment_is_safe(qtbot, window) ->
     qtbot.wait(50)  # queued progress of stopped jobs lands on closed dialogs: no error
 
 
+def test_progress_that_piles_up_inside_set_value_is_shown_one_level_deep(qtbot, window) -> None:
+    """A modal dialog's setValue runs the event loop, which delivers the progress reports that
+    piled up while the GUI thread was busy: each used to nest one call deeper (a stack
+    overflow on a loaded machine). Now the nested ones leave their values for the outer call,
+    which shows the latest."""
+    import threading
+
+    from posescope.gui.export_dialog import ExportController
+
+    release = threading.Event()
+
+    def job(should_abort):
+        release.wait(10)
+        return {"cancelled": True}
+        yield  # a generator that reports nothing itself
+
+    controller = ExportController(job, window, show_dialog=True)
+    dialog = controller.dialog
+    real = dialog.setValue
+    depth = {"now": 0, "most": 0, "values": []}
+
+    def piling(value):
+        depth["now"] += 1
+        depth["most"] = max(depth["most"], depth["now"])
+        depth["values"].append(value)
+        if value < 300:  # the next report arrives while this one is being shown
+            controller._progress(value + 1, 1000, f"frame {value + 1}")
+        real(value)
+        depth["now"] -= 1
+
+    dialog.setValue = piling
+    controller._progress(0, 1000, "frame 0")
+    assert depth["most"] == 1  # never nested
+    assert depth["values"] == list(range(301))  # every report shown, in order, the last last
+    assert dialog.labelText() == "frame 300" and dialog.value() == 300
+    release.set()
+    controller.stop(2.0)
+    qtbot.waitUntil(lambda: not controller.thread.isRunning(), timeout=5000)
+
+
 def test_a_replay_is_recorded_from_the_window(qtbot, window, ckpt_files, tmp_path) -> None:
     wait_model(qtbot, window, [ckpt_files["xs"]])
     window.open_source(f"replay:{VIDEO}")
