@@ -117,7 +117,9 @@ class Workflow(QObject):
         self.record_button.setChecked(recording)
 
     def shutdown(self) -> None:
+        """The window closes: stop recording and let the files be finished (bounded wait)."""
         self.recordings.stop()
+        self.recordings.wait_finished()
 
 
 def install_workflow(window, show) -> Workflow:

@@ -4,8 +4,6 @@ the cache (a missing folder is refused at once), cancelling while the dialog clo
 a replay is recorded, a damaged video is shortened, steps are no dropped frames, a paused
 window shows no frame rate, and closing mid-pass ends every thread."""
 
-# ruff: noqa: F811 - pytest fixtures imported from test_gui_support are parameters here
-
 from __future__ import annotations
 
 import json
@@ -14,21 +12,10 @@ import random
 import cv2
 import numpy as np
 import pytest
-from test_gui_support import (  # noqa: F401 (fixtures)
-    VIDEO,
-    banner_texts,
-    ckpt_files,
-    isolated_settings,
-    no_thread_leak,
-    qsettings,
-    short_video,
-    wait_model,
-    wait_shown,
-    window,
-)
 
 from posescope.core.cache_export import ExportPlan
 from posescope.core.playback import PlaybackMode
+from tests.gui_helpers import VIDEO, banner_texts, wait_model, wait_shown
 
 pytestmark = pytest.mark.gui
 
