@@ -9,12 +9,18 @@ import threading
 from functools import partial
 
 import cv2
+import numpy as np
 import pytest
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtGui import QVector3D
+from PySide6.QtWidgets import QApplication
 
 from posescope.core.cache_export import ExportPlan
 from posescope.core.drawing import draw_frame
 from posescope.core.recorder import LiveRecorder
+from posescope.core.types import FramePoses, PersonPose
 from posescope.gui import recording
+from posescope.gui.skeleton_pick import project
 from tests.gui_helpers import banner_texts, wait_model
 from tests.media_files import SPORTS2D
 
@@ -80,3 +86,70 @@ def test_closing_the_window_while_a_recording_finishes_keeps_the_files_whole(
     cap = cv2.VideoCapture(plan.video_path)
     assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) >= 2
     cap.release()
+
+
+def _person(track: int, root) -> PersonPose:
+    rng = np.random.default_rng(track)
+    kp3 = np.asarray(root, float) + rng.normal(0, 150, (18, 3))
+    return PersonPose(
+        track, (0, 0, 10, 10), rng.uniform(0, 99, (18, 2)), kp3[:, 2], kp3, float(root[2]), 0
+    )
+
+
+def _click(qtbot, widget, x: float, y: float) -> None:
+    qtbot.mouseClick(widget, Qt.MouseButton.LeftButton, pos=QPoint(round(x), round(y)))
+    qtbot.wait(QApplication.doubleClickInterval() + 50)  # the next click is not a double click
+
+
+def test_project_matches_the_views_own_matrices(window) -> None:
+    view = window.skeleton_view.gl
+    view.setCameraPosition(distance=5.0, elevation=20.0, azimuth=-60.0)
+    pts = np.array([[0.0, 0.0, 0.0], [0.5, -0.3, 1.2], [-1.0, 2.0, 0.4]])
+    got = project(view, pts)
+    vp = (0, 0, view.width(), view.height())
+    m = view.projectionMatrix(vp, vp) * view.viewMatrix()
+    for p, (x, y) in zip(pts, got, strict=True):
+        q = m.map(QVector3D(*p))  # normalised device coordinates
+        assert x == pytest.approx((q.x() + 1) / 2 * view.width(), abs=1e-3)
+        assert y == pytest.approx((1 - q.y()) / 2 * view.height(), abs=1e-3)
+    assert np.allclose(got[0], [view.width() / 2, view.height() / 2], atol=1e-6)  # the centre
+
+
+def test_a_click_in_the_3d_view_selects_the_nearest_skeleton(qtbot, window) -> None:
+    view = window.skeleton_view
+    sel = window.session.selection
+    people = [_person(1, (0, 0, 4000)), _person(5, (0, 0, 4000)), _person(7, (1500, 0, 6000))]
+    view.set_poses(FramePoses(0, 0.0, people))
+    view.set_view("front")
+    qtbot.wait(50)
+    drawn = dict(view.drawn_people)
+    assert sorted(drawn) == [1, 5, 7]
+    for track in (5, 7, 1):
+        x, y = project(view.gl, drawn[track])[0]  # the person's root on screen
+        _click(qtbot, view.gl, x, y)
+        assert sel.selected == track
+    # a drag rotates and selects nobody
+    x, y = project(view.gl, drawn[5])[0]
+    qtbot.mousePress(view.gl, Qt.MouseButton.LeftButton, pos=QPoint(round(x), round(y)))
+    qtbot.mouseMove(view.gl, QPoint(round(x) + 60, round(y)))
+    qtbot.mouseRelease(view.gl, Qt.MouseButton.LeftButton, pos=QPoint(round(x) + 60, round(y)))
+    assert sel.selected == 1
+    qtbot.wait(QApplication.doubleClickInterval() + 50)
+    _click(qtbot, view.gl, 3, view.gl.height() - 3)  # a corner: nobody there
+    assert sel.selected is None
+
+
+def test_a_3d_click_selects_in_every_view_and_the_readout(qtbot, loaded) -> None:
+    window = loaded
+    view = window.skeleton_view
+    target = window.session.shown.poses.people[-1]
+    drawn = dict(view.drawn_people)
+    x, y = project(view.gl, drawn[target.track_id])[target.root]
+    _click(qtbot, view.gl, x, y)
+    assert window.session.selection.selected == target.track_id
+    rows = window.joints_panel.values()
+    assert rows[0][1:3] == tuple(float(v) for v in target.keypoints_2d[0])
+    bx, by, bw, bh = target.bbox
+    outline = window.video_view.selected_box_points()
+    np.testing.assert_allclose(outline.min(axis=0), [bx, by])
+    np.testing.assert_allclose(outline.max(axis=0), [bx + bw, by + bh])
