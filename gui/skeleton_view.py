@@ -45,7 +45,8 @@ VIEWS: dict[str, tuple[float, float]] = {
     "side": (0.0, 0.0),  # from the right of the image
     "top": (90.0, -90.0),  # from above, the camera at the bottom of the view
 }
-MOUSE_HINT = "Click: select · Drag: rotate · Wheel: zoom · Ctrl+drag or middle-drag: pan"
+MOUSE_HINT = "Click: select · Drag: rotate · Wheel: zoom · Ctrl+drag: pan"
+MOUSE_TIP = "Click a skeleton: select · Drag: rotate · Wheel: zoom · Ctrl+drag or middle-drag: pan"
 DIM_ALPHA = 0.3  # people other than the selected one
 
 
@@ -175,7 +176,7 @@ class SkeletonView(QWidget):
             f"{dot('left')} left&nbsp;&nbsp;{dot('right')} right&nbsp;&nbsp;{dot('centre')} centre",
             self.gl,
         )
-        self.gl.setToolTip(MOUSE_HINT)
+        self.gl.setToolTip(MOUSE_TIP)
         self.legend.setObjectName("Legend")
         self.legend.move(10, 8)
         self.legend.adjustSize()
@@ -197,9 +198,10 @@ class SkeletonView(QWidget):
         # the legend goes under the buttons when both do not fit on one line
         beside = self.legend.width() + 18 <= self.view_bar.x()
         self.legend.move(10, 8 if beside else self.view_bar.geometry().bottom() + 6)
-        fm = self.mouse_hint.fontMetrics()
-        self.mouse_hint.setText(
-            fm.elidedText(MOUSE_HINT, Qt.TextElideMode.ElideRight, max(0, w - 20))
+        # wraps onto a second line in a narrow view: every part of the hint stays readable
+        self.mouse_hint.setWordWrap(True)
+        self.mouse_hint.setFixedWidth(
+            max(60, min(w - 20, self.mouse_hint.fontMetrics().horizontalAdvance(MOUSE_HINT) + 8))
         )
         self.mouse_hint.adjustSize()
         self.mouse_hint.move(10, max(0, h - self.mouse_hint.height() - 6))
