@@ -58,6 +58,7 @@ class SessionAnalysis:
         self.analysis_key: AnalysisKey | None = None
         self.analysis_progress = AnalysisProgress(0, None)
         self._analysis_wanted = False  # start a pass with the next current result
+        self.analysis_failure: Exception | None = None  # why the last pass failed (retry)
 
     # ---------------------------------------------------------------- state
 
@@ -78,6 +79,7 @@ class SessionAnalysis:
         self.analysis_key = None
         self.analysis_progress = AnalysisProgress(0, None)
         self._analysis_wanted = restart
+        self.analysis_failure = None
         if had:
             self.events.analysis_stopped.emit()
         self.events.analysis_progressed.emit(self.analysis_progress)
@@ -97,6 +99,7 @@ class SessionAnalysis:
         if source is None or source.live or model is None or model.estimator.joint_set is None:
             return
         key = self._current_key()
+        self.analysis_failure = None
         self.analysis = PoseCache(key, source.frame_count or None)
         self.analysis_key = key
         self.analysis_progress = self.analysis.progress()
@@ -137,8 +140,17 @@ class SessionAnalysis:
             return False
         self.analysis = None
         self.analysis_key = None
+        self.analysis_failure = error
         self.events.analysis_error.emit(error)
         return True
+
+    def retry_analysis(self) -> bool:
+        """Start the failed pass again from frame 0 (the user asked); False when no pass
+        failed, or the source or model it needs is gone."""
+        if self.analysis_failure is None or self.analysis_key is not None:
+            return False
+        self._start_analysis()
+        return self.analysis_key is not None
 
     def _correct_frame_count(self, real: int) -> None:
         assert self.source is not None

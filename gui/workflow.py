@@ -3,7 +3,8 @@
 `install_workflow(window)` adds Playback ▸ Real time / Every frame (the session's
 `PlaybackMode`; videos play every frame by default, live sources are always real time),
 File ▸ Record live… with a ● REC button beside the LIVE mark, and the banner lines the
-analysis pass calls for (a damaged video's real frame count, a pass that failed).
+analysis pass calls for (a damaged video's real frame count, a pass that failed: what failed,
+with Retry, also Playback ▸ Retry analysis).
 """
 
 from __future__ import annotations
@@ -94,15 +95,29 @@ class Workflow(QObject):
             )
 
         session.events.frame_count_corrected.connect(corrected)
-        session.events.analysis_error.connect(
-            lambda exc: show(
-                messages.Message(
-                    f"Analysis stopped: {messages.describe_error(exc)}; frames are computed "
-                    "when shown",
-                    "warning",
-                )
-            )
+        self.retry_action = QAction("Retry analysis", window)
+        self.retry_action.setToolTip("Analyse the video again from its first frame")
+        self.retry_action.setEnabled(False)
+        self.retry_action.triggered.connect(lambda *_: self.retry_analysis())
+        if play_menu is not None:
+            play_menu.addAction(self.retry_action)
+        self._show = show
+        session.events.analysis_error.connect(self._analysis_failed)
+        session.events.analysis_progressed.connect(
+            lambda _p: self.retry_action.setEnabled(session.analysis_failure is not None)
         )
+
+    def _analysis_failed(self, exc: BaseException) -> None:
+        """Say what failed and how far the pass got, and offer to run it again."""
+        self.retry_action.setEnabled(True)
+        self._show(messages.analysis_failure(exc, self.session.analysis_progress.done,
+                                             self.retry_analysis))  # fmt: skip
+
+    def retry_analysis(self) -> bool:
+        """The user asked to analyse again (the banner's Retry, Playback ▸ Retry analysis)."""
+        ok = self.session.retry_analysis()
+        self.retry_action.setEnabled(self.session.analysis_failure is not None)
+        return ok
 
     def set_mode(self, mode: PlaybackMode) -> None:
         self.session.set_playback_mode(mode, time.perf_counter())

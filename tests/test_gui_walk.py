@@ -153,3 +153,36 @@ def test_a_3d_click_selects_in_every_view_and_the_readout(qtbot, loaded) -> None
     outline = window.video_view.selected_box_points()
     np.testing.assert_allclose(outline.min(axis=0), [bx, by])
     np.testing.assert_allclose(outline.max(axis=0), [bx + bw, by + bh])
+
+
+def test_a_failed_analysis_says_what_failed_and_offers_a_retry(
+    qtbot, window, ckpt_files, short_video, monkeypatch
+) -> None:
+    from posescope.gui import controller
+    from posescope.gui.analysis_worker import AnalysisWorker
+
+    failures = [OSError("read error at byte 4096")]
+
+    class FailingOnce(AnalysisWorker):
+        def _pass(self):
+            if failures:
+                raise failures.pop()
+            return super()._pass()
+
+    monkeypatch.setattr(controller, "AnalysisWorker", FailingOnce)
+    wait_model(qtbot, window, [ckpt_files["xs"], short_video])
+    s = window.session
+    qtbot.waitUntil(lambda: s.analysis_failure is not None, timeout=30000)
+    flow = window.workflow
+    (msg,) = [m for m in window.banner._messages if m.text.startswith("Analysis failed")]
+    assert msg.level == "warning" and "read error at byte 4096" in msg.text
+    assert [b.text() for b in msg.buttons] == ["Retry"]
+    assert flow.retry_action.isEnabled()
+    why = window.exports.refusal()
+    assert "not analysed yet" not in why and "analysis failed" in why and "Retry" in why
+    assert "read error" in window.timeline.analysis_bar.toolTip()
+    msg.buttons[0].click()  # Retry: the pass runs again, from frame 0, to the end
+    qtbot.waitUntil(lambda: s.analysis_progress.finished, timeout=90000)
+    assert s.analysis_failure is None and not flow.retry_action.isEnabled()
+    assert s.analysis_progress.done == 12 and window.exports.refusal() is None
+    assert "failed" not in window.timeline.analysis_bar.toolTip()
