@@ -186,3 +186,59 @@ def test_a_failed_analysis_says_what_failed_and_offers_a_retry(
     assert s.analysis_failure is None and not flow.retry_action.isEnabled()
     assert s.analysis_progress.done == 12 and window.exports.refusal() is None
     assert "failed" not in window.timeline.analysis_bar.toolTip()
+
+
+def _overlap(card, picture) -> float:
+    """The share of the picture's area the card covers."""
+    from PySide6.QtCore import QRectF
+
+    inter = QRectF(card.geometry()).intersected(picture)
+    return inter.width() * inter.height() / (picture.width() * picture.height())
+
+
+@pytest.mark.parametrize(("size", "shape"), [((1024, 700), (720, 480)), ((1920, 1080), (360, 640))])
+def test_the_nobody_card_leaves_the_picture_free(
+    qtbot, window, ckpt_files, tmp_path, size, shape
+) -> None:
+    wall = tmp_path / "wall.png"
+    cv2.imwrite(str(wall), np.full((*shape, 3), 230, np.uint8))
+    window.session.set_runner_settings(detector="none", whole_frame=False)
+    window.resize(*size)
+    wait_model(qtbot, window, [ckpt_files["xs"], wall])
+    view = window.video_view
+    card = view.nobody
+    qtbot.waitUntil(card.isVisible, timeout=30000)
+    qtbot.wait(100)
+    picture = view.picture_rect()
+    assert picture is not None and picture.width() > 100
+    if card.collapsed:  # no free band holds the card: a one-line chip in the corner
+        assert card.height() <= 40 and _overlap(card, picture) < 0.05
+        assert not card.draw_button.isVisible() and "click" in card.toolTip()
+        qtbot.mouseClick(card, Qt.MouseButton.LeftButton)  # the chip opens the whole card
+        assert card.expanded and card.draw_button.isVisible() and card.detail.isVisible()
+        qtbot.mouseClick(card, Qt.MouseButton.LeftButton)
+        assert card.collapsed and not card.draw_button.isVisible()
+    else:  # beside the picture, whole
+        assert _overlap(card, picture) == 0.0
+        assert card.draw_button.isVisible() and card.detector_button.isVisible()
+    assert card.geometry().bottom() < view.graphics.height()
+    assert size != (1920, 1080) or not card.collapsed  # a large screen has room beside it
+
+
+def test_card_place_prefers_the_largest_free_band() -> None:
+    from PySide6.QtCore import QRect, QRectF
+
+    from posescope.gui.people_overlay import MIN_CARD_WIDTH, card_place, free_bands
+
+    view = QRect(0, 0, 800, 600)
+    picture = QRectF(0, 150, 800, 300)  # a wide picture: bands above and below
+    assert [b.height() for b in free_bands(view, picture)] == [150, 150]
+    spot = card_place(view, picture, lambda w: 90)
+    assert spot is not None and spot.bottom() < 150 and spot.width() == 480
+    assert card_place(view, picture, lambda w: 200) is None  # too tall for either band
+    narrow = QRectF(300, 0, 200, 600)  # a portrait picture: bands left and right
+    spot = card_place(view, narrow, lambda w: 120)
+    assert spot is not None and not QRectF(spot).intersects(narrow)
+    assert spot.width() >= MIN_CARD_WIDTH
+    assert card_place(QRect(0, 0, 400, 600), QRectF(100, 0, 200, 600), lambda w: 60) is None
+    assert card_place(view, None, lambda w: 60) is None  # no picture: the caller decides
