@@ -3,7 +3,7 @@ out (draw a box, choose a detector), and the legend of the scores over each box.
 
 The card goes where the picture is not (the view's free band above, below or beside the
 picture, `card_place`); when no band holds it (a portrait video in a narrow pane), it shrinks
-to a one-line chip in a corner, which opens into the whole card when clicked."""
+to a one-line chip in the top-right corner, which opens into the whole card when clicked."""
 
 from __future__ import annotations
 
@@ -143,8 +143,8 @@ class NobodyFound(QFrame):
         self.raise_()
 
     def place(self) -> None:
-        """Beside the picture when a free band holds the card; else a chip in the top-left
-        corner (the whole card over the top of the picture once the user opens it)."""
+        """Beside the picture when a free band holds the card; else a chip in the top-right
+        corner, clear of the boxes' id labels (the whole card over the picture once opened)."""
         parent = self.parentWidget()
         if parent is None:
             return
@@ -165,7 +165,7 @@ class NobodyFound(QFrame):
         self._set_collapsed(True)
         self.setFixedWidth(self.title.fontMetrics().horizontalAdvance(CHIP_TEXT) + 24)
         self.setFixedHeight(self.title.sizeHint().height() + 12)
-        self.move(8, 8)
+        self.move(max(8, parent.width() - self.width() - 8), 8)  # clear of the boxes' labels
 
     def _layout_for(self, width: int) -> None:
         narrow = width < 340  # the buttons one above the other

@@ -86,6 +86,10 @@ class Workflow(QObject):
 
         def corrected(claimed: int, real: int) -> None:
             name = short_name(session.source.spec) if session.source else "the video"
+            # a frame past the real end that failed to decode is explained by this line
+            window.banner.close_where(
+                lambda text: text.startswith("Reading the video failed") and "decoded" in text
+            )
             show(
                 messages.Message(
                     f"{name}: only {real} of the {claimed} frames it claims decode (the file "

@@ -242,3 +242,43 @@ def test_card_place_prefers_the_largest_free_band() -> None:
     assert spot.width() >= MIN_CARD_WIDTH
     assert card_place(QRect(0, 0, 400, 600), QRectF(100, 0, 200, 600), lambda w: 60) is None
     assert card_place(view, None, lambda w: 60) is None  # no picture: the caller decides
+
+
+def test_the_dropped_count_shows_whole_on_a_narrow_row(qtbot) -> None:
+    from posescope.gui.status import StatusPanel
+
+    panel = StatusPanel()
+    qtbot.addWidget(panel)
+    panel.show()
+    timings = {"detect": 183.3, "crop": 1.1, "model": 137.9, "decode": 0.4, "smooth": 0.2}
+    panel.add_timings({**timings, "total": 323.0}, 330.0, dropped=1234)
+    panel.resize(560, 34)
+    qtbot.wait(20)
+    panel.fit_width()
+    assert panel.dropped_label.displayed_text() == "dropped 1234"  # never "dropped…"
+    panel.reset()
+    assert panel.dropped_label.displayed_text() == "" and panel.dropped_label.minimumWidth() == 0
+
+
+def test_a_damaged_video_ends_where_its_picture_does(qtbot, window, ckpt_files, tmp_path) -> None:
+    path = tmp_path / "cut.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, (160, 240))
+    rng = np.random.default_rng(1)
+    for _ in range(60):
+        writer.write(rng.integers(0, 255, (240, 160, 3), dtype=np.uint8))
+    writer.release()
+    with open(path, "r+b") as f:
+        f.truncate(path.stat().st_size // 2)
+    wait_model(qtbot, window, [ckpt_files["xs"], path])
+    s = window.session
+    qtbot.waitUntil(lambda: s.shown is not None, timeout=30000)
+    s.seek(59)  # the user goes to the end the file claims, before the pass finds the real one
+    qtbot.waitUntil(lambda: s.analysis_progress.finished, timeout=90000)
+    real = s.frame_count
+    assert real < 60
+    last = real - 1
+    qtbot.waitUntil(lambda: s.shown is not None and s.shown.frame.index == last, timeout=30000)
+    tl = window.timeline
+    assert tl.slider.value() == last and tl.frame_label.text().startswith(f"frame {last} / {last}")
+    assert not any("could not be decoded" in t for t in banner_texts(window))  # explained
+    assert any(f"only {real} of the 60 frames" in t for t in banner_texts(window, "warning"))
