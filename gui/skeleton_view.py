@@ -199,10 +199,12 @@ class SkeletonView(QWidget):
         beside = self.legend.width() + 18 <= self.view_bar.x()
         self.legend.move(10, 8 if beside else self.view_bar.geometry().bottom() + 6)
         # wraps onto a second line in a narrow view: every part of the hint stays readable
+        self.mouse_hint.setWordWrap(False)
+        self.mouse_hint.setMinimumWidth(0)
+        self.mouse_hint.setMaximumWidth(16777215)
+        natural = self.mouse_hint.sizeHint().width()  # one line, with the style's padding
         self.mouse_hint.setWordWrap(True)
-        self.mouse_hint.setFixedWidth(
-            max(60, min(w - 20, self.mouse_hint.fontMetrics().horizontalAdvance(MOUSE_HINT) + 8))
-        )
+        self.mouse_hint.setFixedWidth(max(60, min(w - 20, natural)))
         self.mouse_hint.adjustSize()
         self.mouse_hint.move(10, max(0, h - self.mouse_hint.height() - 6))
 

@@ -282,3 +282,14 @@ def test_a_damaged_video_ends_where_its_picture_does(qtbot, window, ckpt_files, 
     assert tl.slider.value() == last and tl.frame_label.text().startswith(f"frame {last} / {last}")
     assert not any("could not be decoded" in t for t in banner_texts(window))  # explained
     assert any(f"only {real} of the 60 frames" in t for t in banner_texts(window, "warning"))
+
+
+def test_an_empty_file_dropped_on_the_window_is_worded_once(qtbot, window, tmp_path) -> None:
+    empty = tmp_path / "weights.pth"
+    empty.write_bytes(b"")
+    problems: list[str] = []
+    window.sigProblem.connect(lambda _level, text: problems.append(text))
+    window.open_paths([str(empty)])
+    qtbot.waitUntil(lambda: bool(problems), timeout=20000)
+    (text,) = [t for t in banner_texts(window) if "weights.pth" in t]
+    assert text.count("empty") == 1 and "looks like" not in text, text
