@@ -93,6 +93,12 @@ class SessionAnalysis:
         if self._analysis_wanted and result.model_generation == self._current_key()[1]:
             self._start_analysis()
 
+    def _after_read_error(self) -> None:
+        """A frame could not be read (a damaged video, a seek past its real end) before any
+        result started the pass: start it now; it reads from frame 0 and finds the real end."""
+        if self._analysis_wanted and self.model is not None:
+            self._start_analysis()
+
     def _start_analysis(self) -> None:
         self._analysis_wanted = False
         source, model = self.source, self.model

@@ -234,3 +234,15 @@ def test_a_failed_pass_is_remembered_and_can_be_retried() -> None:
     s2.analysis_failed(r2.key, OSError("boom"))
     opened_video(s2, frames=10)
     assert s2.analysis_failure is None
+
+
+def test_a_read_error_before_the_first_result_still_starts_the_pass() -> None:
+    s, _ = model_of()
+    rec = Recorder(s)
+    opened_video(s, frames=60)
+    s.seek(59)  # past the real end of a damaged file, before any frame was shown
+    assert not rec.of("analysis_requested")
+    assert s.source_failed(s.source_generation, "frame 59 could not be decoded")
+    (request,) = rec.of("analysis_requested")[-1]  # the pass finds the real end itself
+    run_pass(s, request, 31, finish=True)
+    assert s.frame_count == 31 and s.requested == 30
