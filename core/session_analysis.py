@@ -101,11 +101,11 @@ class SessionAnalysis:
 
     def _start_analysis(self) -> None:
         self._analysis_wanted = False
+        self.analysis_failure = None
         source, model = self.source, self.model
         if source is None or source.live or model is None or model.estimator.joint_set is None:
             return
         key = self._current_key()
-        self.analysis_failure = None
         self.analysis = PoseCache(key, source.frame_count or None)
         self.analysis_key = key
         self.analysis_progress = self.analysis.progress()
