@@ -87,7 +87,7 @@ class Walk:
         self.pump()
 
 
-def walk(out: Path, sizes=SIZES) -> None:
+def walk(out: Path, sizes: tuple[tuple[int, int], ...] = SIZES) -> None:
     with tempfile.TemporaryDirectory(prefix="posescope-walk-") as tmp:
         work = Path(tmp)
         run = Walk(work)
@@ -123,7 +123,10 @@ def walk(out: Path, sizes=SIZES) -> None:
             run.save(w, out / f"{tag}_07_nobody.png")
             run.close(w)
             w = run.window(size)
-            run.open(w, f"replay:{SPORTS2D}")
+            w.open_paths([str(run.ckpt)])
+            run.wait(lambda w=w: w.session.model is not None)
+            w.open_source(f"replay:{SPORTS2D}")  # a live source: the replay of a video
+            run.wait(lambda w=w: w.session.live and run.shown(w))
             run.pump(1500)
             run.save(w, out / f"{tag}_08_live_replay.png")
             run.close(w)
@@ -173,9 +176,11 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path, help="a folder (or, with --docs, a PNG file)")
     parser.add_argument("--docs", action="store_true", help="only the README's picture")
+    parser.add_argument("--size", help="one size, WxH (default: all three)")
     args = parser.parse_args()
     if args.docs:
         docs_picture(args.out)
     else:
         args.out.mkdir(parents=True, exist_ok=True)
-        walk(args.out)
+        size = tuple(int(v) for v in args.size.split("x")) if args.size else None
+        walk(args.out, (size,) if size else SIZES)  # type: ignore[arg-type]

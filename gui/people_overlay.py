@@ -164,7 +164,10 @@ class NobodyFound(QFrame):
             return
         self._set_collapsed(True)
         self.setFixedWidth(self.title.fontMetrics().horizontalAdvance(CHIP_TEXT) + 24)
-        self.setFixedHeight(self.title.sizeHint().height() + 12)
+        lay = self.layout()
+        assert lay is not None
+        lay.activate()
+        self.setFixedHeight(max(self.title.sizeHint().height() + 8, lay.totalSizeHint().height()))
         self.move(max(8, parent.width() - self.width() - 8), 8)  # clear of the boxes' labels
 
     def _layout_for(self, width: int) -> None:
@@ -190,7 +193,10 @@ class NobodyFound(QFrame):
         for b in (self.draw_button, self.detector_button):
             b.setVisible(not collapsed)
         m = (8, 4, 8, 4) if collapsed else (14, 10, 14, 10)
-        self.layout().setContentsMargins(*m)  # type: ignore[union-attr]
+        lay = self.layout()
+        assert isinstance(lay, QVBoxLayout)
+        lay.setContentsMargins(*m)
+        lay.setSpacing(0 if collapsed else 4)  # the hidden rows add no gaps to the chip
         base = getattr(self, "_base_tip", "")
         chip_tip = f"{self._title_text}{': ' + base if base else ''}; click for the ways out"
         self.setToolTip(chip_tip if collapsed else base)

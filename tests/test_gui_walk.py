@@ -213,6 +213,7 @@ def test_the_nobody_card_leaves_the_picture_free(
     assert picture is not None and picture.width() > 100
     if card.collapsed:  # no free band holds the card: a one-line chip in the corner
         assert card.height() <= 40 and _overlap(card, picture) < 0.05
+        assert card.title.height() >= card.title.sizeHint().height()  # the text is not clipped
         assert not card.draw_button.isVisible() and "click" in card.toolTip()
         qtbot.mouseClick(card, Qt.MouseButton.LeftButton)  # the chip opens the whole card
         assert card.expanded and card.draw_button.isVisible() and card.detail.isVisible()
