@@ -8,7 +8,7 @@ available to every test; the test files import the helpers they call from here).
 - `loaded`: the window with the XS model on the Pose2Sim video, frame 0 shown.
 - `ckpt_files`: session checkpoints written with tests/factory.py: XS, XS named "_L", a
   classifier, text; `short_video`: a 12-frame clip.
-- helpers: `read_frames`, `wait_model`, `wait_shown`, `banner_texts`.
+- helpers: `read_frames`, `damaged_video`, `wait_model`, `wait_shown`, `banner_texts`.
 """
 
 from __future__ import annotations
@@ -141,6 +141,19 @@ def loaded(qtbot, window, ckpt_files):
     wait_model(qtbot, window, [ckpt_files["xs"], VIDEO])
     wait_shown(qtbot, window, 0)
     return window
+
+
+def damaged_video(path: Path, frames: int) -> Path:
+    """A `frames`-frame 160x240 MJPG clip of noise, then cut in half mid-stream (about half
+    its frames decode, the header still claims them all)."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, (160, 240))
+    rng = np.random.default_rng(0)
+    for _ in range(frames):
+        writer.write(rng.integers(0, 255, (240, 160, 3), dtype=np.uint8))
+    writer.release()
+    with open(path, "r+b") as f:
+        f.truncate(path.stat().st_size // 2)
+    return path
 
 
 def wait_model(qtbot, window, paths, timeout: int = 30000) -> None:

@@ -21,10 +21,23 @@ from posescope.core.recorder import LiveRecorder
 from posescope.core.types import FramePoses, PersonPose
 from posescope.gui import recording
 from posescope.gui.skeleton_pick import project
-from tests.gui_helpers import banner_texts, wait_model
+from tests.gui_helpers import banner_texts, damaged_video, wait_model
 from tests.media_files import SPORTS2D
 
 pytestmark = pytest.mark.gui
+
+
+def _recording_a_replay(qtbot, window, ckpt, plan: ExportPlan, frames: int):
+    """Replay the Sports2D clip live, record it to `plan`, and wait for `frames` frames shown
+    while recording; the window's workflow."""
+    wait_model(qtbot, window, [ckpt])
+    window.open_source(f"replay:{SPORTS2D}")
+    qtbot.waitUntil(lambda: window.session.live, timeout=20000)
+    shown: list[int] = []
+    window.session.events.frame_shown.connect(lambda r: shown.append(r.frame.index))
+    assert window.workflow.recordings.start(plan)
+    qtbot.waitUntil(lambda: len(shown) >= frames, timeout=30000)
+    return window.workflow
 
 
 def test_stopping_a_recording_returns_at_once_and_the_files_are_whole_after(
@@ -39,15 +52,8 @@ def test_stopping_a_recording_returns_at_once_and_the_files_are_whole_after(
         return draw_frame(image, poses, joint_set)
 
     monkeypatch.setattr(recording, "LiveRecorder", partial(LiveRecorder, draw=slow_draw))
-    wait_model(qtbot, window, [ckpt_files["xs"]])
-    window.open_source(f"replay:{SPORTS2D}")
-    qtbot.waitUntil(lambda: window.session.live, timeout=20000)
-    flow = window.workflow
     plan = ExportPlan(str(tmp_path / "rec.json"), str(tmp_path / "rec.avi"))
-    shown: list[int] = []
-    window.session.events.frame_shown.connect(lambda r: shown.append(r.frame.index))
-    assert flow.recordings.start(plan)
-    qtbot.waitUntil(lambda: len(shown) >= 3, timeout=30000)
+    flow = _recording_a_replay(qtbot, window, ckpt_files["xs"], plan, frames=3)
     stopped: list = []
     flow.recordings.sigStopped.connect(stopped.append)
     assert flow.recordings.stop()
@@ -72,15 +78,8 @@ def test_stopping_a_recording_returns_at_once_and_the_files_are_whole_after(
 def test_closing_the_window_while_a_recording_finishes_keeps_the_files_whole(
     qtbot, window, ckpt_files, tmp_path
 ) -> None:
-    wait_model(qtbot, window, [ckpt_files["xs"]])
-    window.open_source(f"replay:{SPORTS2D}")
-    qtbot.waitUntil(lambda: window.session.live, timeout=20000)
-    flow = window.workflow
     plan = ExportPlan(str(tmp_path / "rec.csv"), str(tmp_path / "rec.avi"))
-    shown: list[int] = []
-    window.session.events.frame_shown.connect(lambda r: shown.append(r.frame.index))
-    assert flow.recordings.start(plan)
-    qtbot.waitUntil(lambda: len(shown) >= 2, timeout=30000)
+    _recording_a_replay(qtbot, window, ckpt_files["xs"], plan, frames=2)
     window.close()  # stops the recording; the worker finishes the files before threads end
     assert (tmp_path / "rec.csv").read_text().count("\n") >= 2
     cap = cv2.VideoCapture(plan.video_path)
@@ -262,14 +261,7 @@ def test_the_dropped_count_shows_whole_on_a_narrow_row(qtbot) -> None:
 
 
 def test_a_damaged_video_ends_where_its_picture_does(qtbot, window, ckpt_files, tmp_path) -> None:
-    path = tmp_path / "cut.avi"
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, (160, 240))
-    rng = np.random.default_rng(1)
-    for _ in range(60):
-        writer.write(rng.integers(0, 255, (240, 160, 3), dtype=np.uint8))
-    writer.release()
-    with open(path, "r+b") as f:
-        f.truncate(path.stat().st_size // 2)
+    path = damaged_video(tmp_path / "cut.avi", 60)
     wait_model(qtbot, window, [ckpt_files["xs"], path])
     s = window.session
     qtbot.waitUntil(lambda: s.shown is not None, timeout=30000)

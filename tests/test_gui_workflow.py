@@ -15,7 +15,7 @@ import pytest
 
 from posescope.core.cache_export import ExportPlan
 from posescope.core.playback import PlaybackMode
-from tests.gui_helpers import VIDEO, banner_texts, wait_model, wait_shown
+from tests.gui_helpers import VIDEO, banner_texts, damaged_video, wait_model, wait_shown
 
 pytestmark = pytest.mark.gui
 
@@ -178,14 +178,7 @@ def test_recording_is_refused_for_a_video(qtbot, analysed, tmp_path) -> None:
 
 
 def test_a_damaged_video_gets_its_real_frame_count(qtbot, window, ckpt_files, tmp_path) -> None:
-    path = tmp_path / "cut.avi"
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, (160, 240))
-    rng = np.random.default_rng(0)
-    for _ in range(60):
-        writer.write(rng.integers(0, 255, (240, 160, 3), dtype=np.uint8))
-    writer.release()
-    with open(path, "r+b") as f:
-        f.truncate(path.stat().st_size // 2)
+    path = damaged_video(tmp_path / "cut.avi", 60)
     wait_model(qtbot, window, [ckpt_files["xs"], path])
     wait_shown(qtbot, window, 0)
     assert window.timeline.frame_count == 60  # what the file claims
