@@ -174,3 +174,36 @@ class Selection:
         self._trails.clear()
         self.select(None)
         self.events.trail_changed.emit()
+
+
+def nearest_skeleton(
+    people: list[tuple[int, np.ndarray]],
+    bones: list[tuple[int, int]] | tuple[tuple[int, int], ...] | None,
+    x: float,
+    y: float,
+    max_px: float,
+) -> int | None:
+    """The track id of the skeleton nearest to screen point (x, y): `people` holds each drawn
+    person's joints in screen pixels ((J, 2); NaN rows are joints behind the camera), the
+    distance is to the nearest joint or bone; None when nobody is within `max_px`."""
+    p = np.array([x, y], dtype=float)
+    best: tuple[float, int] | None = None
+    for track, pts in people:
+        pts = np.asarray(pts, dtype=float).reshape(-1, 2)
+        ok = np.all(np.isfinite(pts), axis=1)
+        if not ok.any():
+            continue
+        d = float(np.min(np.hypot(*(pts[ok] - p).T)))
+        for a, b in bones or ():
+            if a < len(pts) and b < len(pts) and ok[a] and ok[b]:
+                d = min(d, _segment_distance(p, pts[a], pts[b]))
+        if d <= max_px and (best is None or d < best[0]):
+            best = (d, int(track))
+    return None if best is None else best[1]
+
+
+def _segment_distance(p: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
+    ab = b - a
+    length2 = float(ab @ ab)
+    t = 0.0 if length2 == 0 else float(np.clip((p - a) @ ab / length2, 0.0, 1.0))
+    return float(np.hypot(*(a + t * ab - p)))

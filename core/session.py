@@ -423,6 +423,7 @@ class Session(SessionAnalysis):
         self.pause()
         self._outstanding = False
         self.events.source_stopped.emit("read error", why)
+        self._after_read_error()  # a pass not started yet starts anyway (session_analysis)
         return True
 
     def live_stopped(self, generation: int, why: str, error: bool = False) -> bool:

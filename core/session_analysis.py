@@ -59,6 +59,7 @@ class SessionAnalysis:
         self.analysis_key: AnalysisKey | None = None
         self.analysis_progress = AnalysisProgress(0, None)
         self._analysis_wanted = False  # start a pass with the next current result
+        self.analysis_failure: Exception | None = None  # why the last pass failed (retry)
 
     # ---------------------------------------------------------------- state
 
@@ -79,6 +80,7 @@ class SessionAnalysis:
         self.analysis_key = None
         self.analysis_progress = AnalysisProgress(0, None)
         self._analysis_wanted = restart
+        self.analysis_failure = None
         if had:
             self.events.analysis_stopped.emit()
         self.events.analysis_progressed.emit(self.analysis_progress)
@@ -92,8 +94,15 @@ class SessionAnalysis:
         if self._analysis_wanted and result.model_generation == self._current_key()[1]:
             self._start_analysis()
 
+    def _after_read_error(self) -> None:
+        """A frame could not be read (a damaged video, a seek past its real end) before any
+        result started the pass: start it now; it reads from frame 0 and finds the real end."""
+        if self._analysis_wanted and self.model is not None:
+            self._start_analysis()
+
     def _start_analysis(self) -> None:
         self._analysis_wanted = False
+        self.analysis_failure = None
         source, model = self.source, self.model
         if source is None or source.live or model is None or model.estimator.joint_set is None:
             return
@@ -142,8 +151,17 @@ class SessionAnalysis:
             return False
         self.analysis = None
         self.analysis_key = None
+        self.analysis_failure = error
         self.events.analysis_error.emit(error)
         return True
+
+    def retry_analysis(self) -> bool:
+        """Start the failed pass again from frame 0 (the user asked); False when no pass
+        failed, or the source or model it needs is gone."""
+        if self.analysis_failure is None or self.analysis_key is not None:
+            return False
+        self._start_analysis()
+        return self.analysis_key is not None
 
     def _correct_frame_count(self, real: int) -> None:
         assert self.source is not None

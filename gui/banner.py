@@ -110,6 +110,13 @@ class Banner(QWidget):
         """(level, text) of every message shown, oldest first."""
         return [(m.level, m.text) for m in self._messages]
 
+    def close_where(self, wanted: Callable[[str], bool]) -> int:
+        """Close the messages whose text `wanted` accepts (they no longer apply); how many."""
+        gone = [m for m in self._messages if wanted(m.text)]
+        for m in gone:
+            self._remove(m)
+        return len(gone)
+
     def clear(self) -> None:
         for m in list(self._messages):
             self._remove(m)

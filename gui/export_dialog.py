@@ -297,6 +297,12 @@ class Exports(SessionWrites):
             return "Export works on a video, an image or a folder; record a live source"
         if self.current is not None and self.current.running:
             return "An export is already running"
+        failure = getattr(self.session, "analysis_failure", None)
+        if self.session.analysis is None and failure is not None:
+            return (
+                f"The analysis failed ({messages.describe_error(failure)}): retry it "
+                "(Playback ▸ Retry analysis), then export"
+            )
         if self.session.analysis is None:
             return "The video is not analysed yet: export once its first frame is shown"
         return None

@@ -31,7 +31,7 @@ COLUMN_TIPS = (
     "The joint's heatmap peak (0..1): low means unsure",
 )
 RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
-HINT = "Click a person in the video (or choose one here) to see their joints."
+HINT = "Click a person in the video or the 3D view (or choose one here) to see their joints."
 
 
 def _num(value: float, fmt: str) -> str:

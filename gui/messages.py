@@ -260,3 +260,14 @@ def bind_messages(
         show(source_stopped(kind, why, name, src is not None and src.is_camera))
 
     ev.source_stopped.connect(stopped)
+
+
+def analysis_failure(exc: BaseException, done: int, retry: Callable[[], object]) -> Message:
+    """The analysis pass failed: what failed, how far it got, what still works, and Retry."""
+    where = f" after {done} frame{'s' if done != 1 else ''}" if done else ""
+    return Message(
+        f"Analysis failed{where}: {describe_error(exc)}. Frames are computed when shown; "
+        "export needs a whole pass: Retry (or Playback ▸ Retry analysis)",
+        "warning",
+        actions=(("Retry", retry),),
+    )

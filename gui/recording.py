@@ -3,7 +3,9 @@
 `Recordings` asks where (the export dialog, same formats), makes a `core.recorder.LiveRecorder`
 and hands it every frame of the live source the session shows, with the poses of the runner
 that runs now; it stops when the user says so, when the source ends or changes, and when the
-window closes. The files are written in the recorder's own thread.
+window closes. The files are written in the recorder's own thread, and finished (the queued
+frames written, CSV / NPZ laid out, the video closed) by a `FinishWorker` in a thread of its
+own: stopping returns at once, the summary comes back by `sigStopped` when the files are whole.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QThread, Signal, Slot
 
 from posescope.core.cache_export import ExportPlan, header_for
 from posescope.core.export import ExportError
@@ -20,11 +22,24 @@ from posescope.core.session import Session
 from posescope.core.session_types import FrameResult
 from posescope.gui import messages
 from posescope.gui.export_dialog import ExportDialog, SessionWrites, default_folder
+from posescope.gui.threads import WorkerBase, start_worker
 
 RECORD_TEXT = (
     "Every frame the live source shows from now on, with its poses, until you stop "
     "(File ▸ Stop recording, or the ● REC button)."
 )
+
+
+class FinishWorker(WorkerBase):
+    """Finishes one stopped recording's files (`LiveRecorder.stop`, which waits for the queued
+    frames) away from the GUI thread; returns its `RecordingSummary`."""
+
+    def __init__(self, recorder: LiveRecorder) -> None:
+        super().__init__()
+        self.recorder = recorder
+
+    def work(self) -> RecordingSummary:
+        return self.recorder.stop(timeout_s=600.0)  # the files must be whole: no early give-up
 
 
 class Recordings(SessionWrites):
@@ -37,6 +52,8 @@ class Recordings(SessionWrites):
     _generation = -1  # the source generation being recorded
 
     def _watch(self, session: Session) -> None:
+        self._finishing: list[tuple[FinishWorker, QThread]] = []  # stopped, files being finished
+        self._pending = 0  # stopped recordings whose summary has not come back yet
         ev = session.events
         ev.frame_shown.connect(self._frame_shown)
         ev.source_changed.connect(lambda _info: self.stop())
@@ -94,13 +111,36 @@ class Recordings(SessionWrites):
         self.sigChanged.emit(True)
         return True
 
-    def stop(self) -> RecordingSummary | None:
-        """Finish the files; None when nothing was being recorded."""
+    @property
+    def finishing(self) -> bool:
+        """A stopped recording's files are still being finished (in a worker)."""
+        return self._pending > 0
+
+    def stop(self) -> bool:
+        """Stop recording now (no more frames are taken) and finish the files in a worker: it
+        returns at once; `sigStopped(summary)` follows when they are whole. False when nothing
+        was being recorded."""
         recorder, self.recorder = self.recorder, None
         if recorder is None:
-            return None
-        summary = recorder.stop()
+            return False
+        worker = FinishWorker(recorder)
+        worker.returned.connect(self._finished)
+        worker.errored.connect(self._finish_failed)
+        self._pending += 1
+        self._finishing.append((worker, start_worker(worker, "posescope-record-finish")))
         self.sigChanged.emit(False)
+        return True
+
+    def wait_finished(self, timeout_s: float = 30.0) -> bool:
+        """Block until every stopped recording's files are whole (the window closing: the
+        files matter more than a second); True when they all are."""
+        ok = all(t.wait(max(1, int(timeout_s * 1000))) for _, t in self._finishing)
+        self._finishing = [(w, t) for w, t in self._finishing if t.isRunning()]
+        return ok
+
+    @Slot(object)
+    def _finished(self, summary: RecordingSummary) -> None:
+        self._forget_finished()
         self.sigStopped.emit(summary)
         names = ", ".join(os.path.basename(p) for p in summary.written)
         text = f"Recorded {summary.frames} frames: {names}"
@@ -110,7 +150,17 @@ class Recordings(SessionWrites):
             self._show(messages.Message(f"{text}; writing stopped: {summary.error}", "warning"))
         else:
             self._show(messages.Message(text, "success"))
-        return summary
+
+    @Slot(object)
+    def _finish_failed(self, exc: BaseException) -> None:
+        self._forget_finished()
+        self._show(messages.Message(f"Record: finishing the files failed: "
+                                    f"{messages.describe_error(exc)}"))  # fmt: skip
+        self.sigStopped.emit(RecordingSummary(0, 0, (), messages.describe_error(exc)))
+
+    def _forget_finished(self) -> None:
+        self._pending = max(0, self._pending - 1)
+        self._finishing = [(w, t) for w, t in self._finishing if not t.isFinished()]
 
     def _frame_shown(self, result: FrameResult) -> None:
         recorder = self.recorder

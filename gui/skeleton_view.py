@@ -33,6 +33,7 @@ from posescope.core.types import FramePoses
 from posescope.core.variants import JointSet
 from posescope.gui import colors
 from posescope.gui.chrome import tool_button, view_header
+from posescope.gui.skeleton_pick import SkeletonPicker
 
 ROOT_RELATIVE = "root"
 CAMERA = "camera"
@@ -44,7 +45,8 @@ VIEWS: dict[str, tuple[float, float]] = {
     "side": (0.0, 0.0),  # from the right of the image
     "top": (90.0, -90.0),  # from above, the camera at the bottom of the view
 }
-MOUSE_HINT = "Drag: rotate · Wheel: zoom · Ctrl+drag or middle-drag: pan"
+MOUSE_HINT = "Click: select · Drag: rotate · Wheel: zoom · Ctrl+drag: pan"
+MOUSE_TIP = "Click a skeleton: select · Drag: rotate · Wheel: zoom · Ctrl+drag or middle-drag: pan"
 DIM_ALPHA = 0.3  # people other than the selected one
 
 
@@ -114,6 +116,8 @@ class SkeletonView(QWidget):
         self.trail.setGLOptions("translucent")
         self.gl.addItem(self.trail)
         self.selection: Selection | None = None
+        self.drawn_people: list[tuple[int, np.ndarray]] = []  # (track id, world joints) drawn
+        self.picker = SkeletonPicker(self)  # a click on a skeleton selects that person
 
         # header: title, space toggle, fit, reset
         header, hl, self.info = view_header("3D")
@@ -172,7 +176,7 @@ class SkeletonView(QWidget):
             f"{dot('left')} left&nbsp;&nbsp;{dot('right')} right&nbsp;&nbsp;{dot('centre')} centre",
             self.gl,
         )
-        self.gl.setToolTip("Drag: rotate · wheel: zoom · Ctrl+drag or middle drag: pan")
+        self.gl.setToolTip(MOUSE_TIP)
         self.legend.setObjectName("Legend")
         self.legend.move(10, 8)
         self.legend.adjustSize()
@@ -194,10 +198,13 @@ class SkeletonView(QWidget):
         # the legend goes under the buttons when both do not fit on one line
         beside = self.legend.width() + 18 <= self.view_bar.x()
         self.legend.move(10, 8 if beside else self.view_bar.geometry().bottom() + 6)
-        fm = self.mouse_hint.fontMetrics()
-        self.mouse_hint.setText(
-            fm.elidedText(MOUSE_HINT, Qt.TextElideMode.ElideRight, max(0, w - 20))
-        )
+        # wraps onto a second line in a narrow view: every part of the hint stays readable
+        self.mouse_hint.setWordWrap(False)
+        self.mouse_hint.setMinimumWidth(0)
+        self.mouse_hint.setMaximumWidth(16777215)
+        natural = self.mouse_hint.sizeHint().width()  # one line, with the style's padding
+        self.mouse_hint.setWordWrap(True)
+        self.mouse_hint.setFixedWidth(max(60, min(w - 20, natural)))
         self.mouse_hint.adjustSize()
         self.mouse_hint.move(10, max(0, h - self.mouse_hint.height() - 6))
 
@@ -269,6 +276,7 @@ class SkeletonView(QWidget):
         if selected is not None and all(p.track_id != selected for p in valid):
             selected = None  # not in this frame: nobody is dimmed
         trail = np.zeros((0, 3))
+        self.drawn_people = []
         for person, offset in zip(valid, offsets, strict=True):
             kp = np.asarray(person.keypoints_3d_mm, dtype=float)
             if self.space == ROOT_RELATIVE:
@@ -276,6 +284,7 @@ class SkeletonView(QWidget):
             w = camera_to_world(kp)
             n = w.shape[0]
             pts.append(w)
+            self.drawn_people.append((int(person.track_id), w))
             alpha = 1.0 if selected is None or person.track_id == selected else DIM_ALPHA
             if js is not None and js.num == n:
                 pc = np.array([colors.side_rgbf(js.side(j)) for j in range(n)])

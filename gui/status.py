@@ -182,7 +182,10 @@ class StatusPanel(QWidget):
         self._total.append(float(timings.get("total", latency_ms)))
         self._model.append(float(timings.get("model", np.nan)))
         self.dropped_total += int(dropped)
-        self.dropped_label.setText(f"dropped {self.dropped_total}" if self.dropped_total else "")
+        text = f"dropped {self.dropped_total}" if self.dropped_total else ""
+        self.dropped_label.setText(text)
+        # whole or nothing: "dropped…" without its number says nothing
+        self.dropped_label.setMinimumWidth(self.dropped_label.fontMetrics().horizontalAdvance(text))
         total = np.asarray(self._total, dtype=float)
         self.total_curve.setData(total)
         self.latency_label.setText(f"max {np.nanmax(total):.0f} ms" if len(total) else "")
@@ -199,6 +202,7 @@ class StatusPanel(QWidget):
         self.fps = 0.0
         self.fps_label.setText("— fps")
         self.dropped_label.setText("")
+        self.dropped_label.setMinimumWidth(0)
         for stage, lab in self.stage_labels.items():
             lab.setText(f"{stage} —")
         self.total_curve.setData([])

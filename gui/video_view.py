@@ -82,6 +82,9 @@ class _FrameViewBox(pg.ViewBox):
             self._rubber.show()
 
 
+ID_LABEL_PX = 22  # a box's id label stands this high over the box
+
+
 class VideoView(QWidget):
     """Shows one `Frame` and the `FramePoses` computed on exactly that frame."""
 
@@ -145,6 +148,8 @@ class VideoView(QWidget):
 
         # people: "nobody found" with the ways out, and what the scores over a box mean
         self.nobody = NobodyFound(self.graphics)
+        self.nobody.picture_rect = self.picture_rect  # the card goes where the picture is not
+        self.viewbox.sigRangeChanged.connect(self._place_nobody)
         self.legend = QLabel(SCORE_LEGEND, self.graphics)
         self.legend.setObjectName("ScoreLegend")
         self.legend.setWordWrap(True)
@@ -386,6 +391,10 @@ class VideoView(QWidget):
             label = score_label(p.track_id, float(p.det_score), float(p.score))
             texts.append((label, float(p.bbox[0]), float(p.bbox[1])))
         self._show_texts(self._id_items, texts, self._new_id_item)
+        # a box at the picture's top edge (the whole frame): its label inside, not cut off
+        room = ID_LABEL_PX * abs(float(self.viewbox.viewPixelSize()[1]))
+        for item, p in zip(self._id_items, shown, strict=False):
+            item.setAnchor((0, 0) if float(p.bbox[1]) < room else (0, 1))
         scored = any(np.isfinite(p.score) or np.isfinite(p.det_score) for p in shown)
         self.legend.setVisible(scored)
         if scored:
@@ -460,6 +469,18 @@ class VideoView(QWidget):
         self.legend.setFixedWidth(max(60, min(natural, r.width() - 16)))
         self.legend.setFixedHeight(self.legend.heightForWidth(self.legend.width()))
         self.legend.move(8, max(0, r.height() - self.legend.height() - 6))
+
+    def _place_nobody(self, *_args) -> None:
+        if self.nobody.isVisible():
+            self.nobody.place()
+
+    def picture_rect(self) -> QRectF | None:
+        """Where the picture is drawn, in the graphics view's pixels (None: no picture)."""
+        if self._image_shape is None:
+            return None
+        h, w = self._image_shape
+        scene = self.viewbox.mapViewToScene(QRectF(0, 0, w, h))
+        return self.graphics.mapFromScene(scene).boundingRect().toRectF()
 
     def id_texts(self) -> list[str]:
         """The labels over the boxes shown now (for tests)."""

@@ -3,7 +3,8 @@
 `install_workflow(window)` adds Playback ▸ Real time / Every frame (the session's
 `PlaybackMode`; videos play every frame by default, live sources are always real time),
 File ▸ Record live… with a ● REC button beside the LIVE mark, and the banner lines the
-analysis pass calls for (a damaged video's real frame count, a pass that failed).
+analysis pass calls for (a damaged video's real frame count, a pass that failed: what failed,
+with Retry, also Playback ▸ Retry analysis).
 """
 
 from __future__ import annotations
@@ -85,6 +86,10 @@ class Workflow(QObject):
 
         def corrected(claimed: int, real: int) -> None:
             name = short_name(session.source.spec) if session.source else "the video"
+            # a frame past the real end that failed to decode is explained by this line
+            window.banner.close_where(
+                lambda text: text.startswith("Reading the video failed") and "decoded" in text
+            )
             show(
                 messages.Message(
                     f"{name}: only {real} of the {claimed} frames it claims decode (the file "
@@ -94,15 +99,29 @@ class Workflow(QObject):
             )
 
         session.events.frame_count_corrected.connect(corrected)
-        session.events.analysis_error.connect(
-            lambda exc: show(
-                messages.Message(
-                    f"Analysis stopped: {messages.describe_error(exc)}; frames are computed "
-                    "when shown",
-                    "warning",
-                )
-            )
+        self.retry_action = QAction("Retry analysis", window)
+        self.retry_action.setToolTip("Analyse the video again from its first frame")
+        self.retry_action.setEnabled(False)
+        self.retry_action.triggered.connect(lambda *_: self.retry_analysis())
+        if play_menu is not None:
+            play_menu.addAction(self.retry_action)
+        self._show = show
+        session.events.analysis_error.connect(self._analysis_failed)
+        session.events.analysis_progressed.connect(
+            lambda _p: self.retry_action.setEnabled(session.analysis_failure is not None)
         )
+
+    def _analysis_failed(self, exc: BaseException) -> None:
+        """Say what failed and how far the pass got, and offer to run it again."""
+        self.retry_action.setEnabled(True)
+        self._show(messages.analysis_failure(exc, self.session.analysis_progress.done,
+                                             self.retry_analysis))  # fmt: skip
+
+    def retry_analysis(self) -> bool:
+        """The user asked to analyse again (the banner's Retry, Playback ▸ Retry analysis)."""
+        ok = self.session.retry_analysis()
+        self.retry_action.setEnabled(self.session.analysis_failure is not None)
+        return ok
 
     def set_mode(self, mode: PlaybackMode) -> None:
         self.session.set_playback_mode(mode, time.perf_counter())
@@ -117,7 +136,9 @@ class Workflow(QObject):
         self.record_button.setChecked(recording)
 
     def shutdown(self) -> None:
+        """The window closes: stop recording and let the files be finished (bounded wait)."""
         self.recordings.stop()
+        self.recordings.wait_finished()
 
 
 def install_workflow(window, show) -> Workflow:

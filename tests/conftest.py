@@ -17,6 +17,15 @@ if str(ROOT) not in sys.path:  # `pytest` run without `python -m`: make tests/ i
     sys.path.insert(0, str(ROOT))
 
 import main  # noqa: E402, F401  (registers this checkout as the `posescope` package)
+from tests.gui_helpers import (  # noqa: E402, F401  (the GUI tests' fixtures, defined once)
+    ckpt_files,
+    isolated_settings,
+    loaded,
+    no_thread_leak,
+    qsettings,
+    short_video,
+    window,
+)
 from tests.media_files import MEDIA, VIDEOS  # noqa: E402
 
 # The user's config, cache and data folders point into a folder of this test run, before any

@@ -2,8 +2,6 @@
 the 3D view's presets, hint and side-by-side people, the joints readout and root trail,
 honest readouts for a single image, readable labels and headings, every key listed."""
 
-# ruff: noqa: F811 - pytest fixtures imported from test_gui_support are parameters here
-
 from __future__ import annotations
 
 from collections import Counter
@@ -14,34 +12,17 @@ import pytest
 from PySide6.QtCore import QPointF, Qt
 from PySide6.QtGui import QAction, QShortcut
 from PySide6.QtWidgets import QLabel
-from test_gui_support import (  # noqa: F401 (fixtures)
-    VIDEO,
-    ckpt_files,
-    isolated_settings,
-    no_thread_leak,
-    qsettings,
-    read_frames,
-    wait_model,
-    wait_shown,
-    window,
-)
 
 from posescope.core.selection import MIN_GAP_MM, side_by_side_offsets
 from posescope.core.types import FramePoses, PersonPose
 from posescope.gui import colors
 from posescope.gui.skeleton_view import CAMERA, ROOT_RELATIVE, VIEWS, camera_to_world
+from tests.gui_helpers import VIDEO, read_frames, wait_model, wait_shown
 
 pytestmark = pytest.mark.gui
 
 # The rule for a large screen: at 1920x1080 the 3D view gets at least 30% of the window's width.
 FAIR_3D_SHARE = 0.30
-
-
-@pytest.fixture
-def loaded(qtbot, window, ckpt_files):
-    wait_model(qtbot, window, [ckpt_files["xs"], VIDEO])
-    wait_shown(qtbot, window, 0)
-    return window
 
 
 def _settle(qtbot, window, w: int, h: int) -> None:

@@ -1,25 +1,15 @@
 """Hostile files dropped on the window: a one-line banner each, the previous model kept, and
 names from a file shown escaped (never as markup or control characters) in the panel."""
 
-# ruff: noqa: F811 - pytest fixtures imported from test_gui_support are parameters here
-
 from __future__ import annotations
 
 import os
 import shutil
 
 import pytest
-from test_gui_support import (  # noqa: F401 (fixtures)
-    banner_texts,
-    ckpt_files,
-    isolated_settings,
-    no_thread_leak,
-    qsettings,
-    wait_model,
-    window,
-)
 
 from tests import hostile
+from tests.gui_helpers import wait_model
 
 pytestmark = pytest.mark.gui
 

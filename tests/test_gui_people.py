@@ -3,8 +3,6 @@ the missing-weights banner and a download from the app (a local http.server), a 
 refused by name, readable scores, the box tool with Undo, "Nobody found" and its ways out,
 and every thread ending on close."""
 
-# ruff: noqa: F811 - pytest fixtures imported from test_gui_support are parameters here
-
 from __future__ import annotations
 
 import dataclasses
@@ -26,16 +24,7 @@ from PySide6.QtGui import QKeySequence
 
 from posescope.core.detection import weights
 from tests.detector_doubles import frame_with_box, rtmdet_end2end
-from tests.test_gui_support import (  # noqa: F401 (fixtures)
-    banner_texts,
-    ckpt_files,
-    isolated_settings,
-    no_thread_leak,
-    qsettings,
-    wait_model,
-    wait_shown,
-    window,
-)
+from tests.gui_helpers import banner_texts, wait_model, wait_shown
 
 pytestmark = pytest.mark.gui
 PERSON = (200, 100, 120, 260)  # where the double's "person" (a white box) is

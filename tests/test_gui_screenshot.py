@@ -1,17 +1,11 @@
 """`posescope gui CKPT MEDIA --frame N --screenshot out.png` (gui.app.run_gui)."""
 
-# ruff: noqa: F811 - pytest fixtures imported from test_gui_support are parameters here
-
 from __future__ import annotations
 
 import cv2
 import pytest
-from test_gui_support import (  # noqa: F401 (fixtures)
-    VIDEO,
-    ckpt_files,
-    isolated_settings,
-    no_thread_leak,
-)
+
+from tests.gui_helpers import VIDEO
 
 pytestmark = pytest.mark.gui
 

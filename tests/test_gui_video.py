@@ -1,8 +1,6 @@
 """A video in the window: exact scrubbing (the pose shown is the pose of the frame shown),
 the 3D view's points, keyboard stepping, live replay (newest frame wins), export, snapshots."""
 
-# ruff: noqa: F811 - pytest fixtures imported from test_gui_support are parameters here
-
 from __future__ import annotations
 
 import json
@@ -12,29 +10,10 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QPushButton
-from test_gui_support import (  # noqa: F401 (fixtures)
-    VIDEO,
-    banner_texts,
-    ckpt_files,
-    isolated_settings,
-    no_thread_leak,
-    qsettings,
-    read_frames,
-    short_video,
-    wait_model,
-    wait_shown,
-    window,
-)
+
+from tests.gui_helpers import VIDEO, banner_texts, read_frames, wait_model, wait_shown
 
 pytestmark = pytest.mark.gui
-
-
-@pytest.fixture
-def loaded(qtbot, window, ckpt_files):
-    """The window with the XS model running on the Pose2Sim video, frame 0 shown."""
-    wait_model(qtbot, window, [ckpt_files["xs"], VIDEO])
-    wait_shown(qtbot, window, 0)
-    return window
 
 
 def test_scrubbing_shows_frame_n_with_its_pose(qtbot, loaded) -> None:

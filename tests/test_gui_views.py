@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
-from test_gui_support import isolated_settings, no_thread_leak  # noqa: F401 (fixtures)
 
 from posescope.core.types import Frame, FramePoses, PersonPose
 from posescope.core.variants import H36M

@@ -1,8 +1,6 @@
 """The window: opens empty with a hint, fills the panel from a dropped checkpoint, survives
 bad files, asks before trusting a pickle, and routes drops through `open_paths`."""
 
-# ruff: noqa: F811 - pytest fixtures imported from test_gui_support are parameters here
-
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,15 +8,8 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
-from test_gui_support import (  # noqa: F401 (fixtures)
-    banner_texts,
-    ckpt_files,
-    isolated_settings,
-    no_thread_leak,
-    qsettings,
-    wait_model,
-    window,
-)
+
+from tests.gui_helpers import banner_texts, wait_model
 
 pytestmark = pytest.mark.gui
 

@@ -1,7 +1,5 @@
 """Workers: latest request wins, newest live frame wins, cancellable jobs, clean shutdown."""
 
-# ruff: noqa: F811 - pytest fixtures imported from test_gui_support are parameters here
-
 from __future__ import annotations
 
 import threading
@@ -10,19 +8,10 @@ import time
 import numpy as np
 import pytest
 from PySide6.QtCore import QObject, Slot
-from test_gui_support import (  # noqa: F401 (fixtures)
-    VIDEO,
-    ckpt_files,
-    isolated_settings,
-    no_thread_leak,
-    qsettings,
-    wait_model,
-    wait_shown,
-    window,
-)
 
 from posescope.core.types import Frame, FramePoses
 from posescope.gui import workers
+from tests.gui_helpers import VIDEO, wait_model, wait_shown
 
 pytestmark = pytest.mark.gui
 

@@ -4,8 +4,6 @@ the cache (a missing folder is refused at once), cancelling while the dialog clo
 a replay is recorded, a damaged video is shortened, steps are no dropped frames, a paused
 window shows no frame rate, and closing mid-pass ends every thread."""
 
-# ruff: noqa: F811 - pytest fixtures imported from test_gui_support are parameters here
-
 from __future__ import annotations
 
 import json
@@ -14,21 +12,10 @@ import random
 import cv2
 import numpy as np
 import pytest
-from test_gui_support import (  # noqa: F401 (fixtures)
-    VIDEO,
-    banner_texts,
-    ckpt_files,
-    isolated_settings,
-    no_thread_leak,
-    qsettings,
-    short_video,
-    wait_model,
-    wait_shown,
-    window,
-)
 
 from posescope.core.cache_export import ExportPlan
 from posescope.core.playback import PlaybackMode
+from tests.gui_helpers import VIDEO, banner_texts, damaged_video, wait_model, wait_shown
 
 pytestmark = pytest.mark.gui
 
@@ -231,14 +218,7 @@ def test_recording_is_refused_for_a_video(qtbot, analysed, tmp_path) -> None:
 
 
 def test_a_damaged_video_gets_its_real_frame_count(qtbot, window, ckpt_files, tmp_path) -> None:
-    path = tmp_path / "cut.avi"
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, (160, 240))
-    rng = np.random.default_rng(0)
-    for _ in range(60):
-        writer.write(rng.integers(0, 255, (240, 160, 3), dtype=np.uint8))
-    writer.release()
-    with open(path, "r+b") as f:
-        f.truncate(path.stat().st_size // 2)
+    path = damaged_video(tmp_path / "cut.avi", 60)
     wait_model(qtbot, window, [ckpt_files["xs"], path])
     wait_shown(qtbot, window, 0)
     assert window.timeline.frame_count == 60  # what the file claims

@@ -121,3 +121,20 @@ def test_session_records_trails_and_a_new_source_forgets_them() -> None:
     assert s.selection.person(s.shown.poses).track_id == 3
     s.source_opened(_source())
     assert s.selection.selected is None and s.selection.tracks() == []
+
+
+def test_the_nearest_skeleton_on_screen_is_picked() -> None:
+    from posescope.core.selection import nearest_skeleton
+
+    a = np.array([[100.0, 100.0], [100.0, 200.0], [np.nan, np.nan]])  # one joint behind
+    b = np.array([[300.0, 100.0], [300.0, 200.0], [300.0, 300.0]])
+    people = [(4, a), (9, b)]
+    assert nearest_skeleton(people, None, 104, 198, 30) == 4  # near a joint
+    assert nearest_skeleton(people, None, 290, 110, 30) == 9
+    # the middle of a bone counts with bones, not without
+    assert nearest_skeleton(people, [(0, 1)], 110, 150, 30) == 4
+    assert nearest_skeleton(people, None, 110, 150, 30) is None
+    assert nearest_skeleton(people, [(0, 1)], 200, 150, 30) is None  # nobody near: nothing
+    assert nearest_skeleton(people, [(1, 2)], 100, 250, 30) is None  # a bone to a hidden joint
+    assert nearest_skeleton(people, None, 199, 100, 150) == 4  # both in reach: the nearer
+    assert nearest_skeleton([(1, np.full((3, 2), np.nan))], None, 0, 0, 1e9) is None

@@ -208,3 +208,41 @@ def test_the_cache_is_bounded_to_poses() -> None:
         cache.put(poses(i))
     assert all(isinstance(f, FramePoses) for f in cache.frames())
     assert not any(isinstance(v, np.ndarray) and v.ndim == 3 for v in vars(cache).values())
+
+
+def test_a_failed_pass_is_remembered_and_can_be_retried() -> None:
+    s, _ = model_of()
+    rec = Recorder(s)
+    request = started(s, rec)
+    assert not s.retry_analysis()  # nothing failed: nothing to retry
+    run_pass(s, request, 4)
+    error = OSError("disk read error")
+    assert s.analysis_failed(request.key, error)
+    assert s.analysis_failure is error and s.analysis is None
+    assert not s.analysis_failed(request.key, OSError("again"))  # stale: already dropped
+    assert s.retry_analysis()
+    (again,) = rec.of("analysis_requested")[-1]
+    assert again.key == request.key and again.cache is not request.cache
+    assert again.cache.analysed == 0 and s.analysis is again.cache  # from frame 0, fresh
+    assert s.analysis_failure is None and not s.retry_analysis()
+    run_pass(s, again, 20, finish=True)
+    assert s.analysis_progress.finished
+    # a new source forgets an old failure
+    s2, _ = model_of()
+    rec2 = Recorder(s2)
+    r2 = started(s2, rec2)
+    s2.analysis_failed(r2.key, OSError("boom"))
+    opened_video(s2, frames=10)
+    assert s2.analysis_failure is None
+
+
+def test_a_read_error_before_the_first_result_still_starts_the_pass() -> None:
+    s, _ = model_of()
+    rec = Recorder(s)
+    opened_video(s, frames=60)
+    s.seek(59)  # past the real end of a damaged file, before any frame was shown
+    assert not rec.of("analysis_requested")
+    assert s.source_failed(s.source_generation, "frame 59 could not be decoded")
+    (request,) = rec.of("analysis_requested")[-1]  # the pass finds the real end itself
+    run_pass(s, request, 31, finish=True)
+    assert s.frame_count == 31 and s.requested == 30
