@@ -14,7 +14,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING
+
+import numpy as np
 
 from posescope.core.analysis import PoseCache
 from posescope.core.pose_job import (
@@ -34,10 +36,14 @@ from posescope.core.pose_job import (
 )
 from posescope.core.types import FramePoses
 
+if TYPE_CHECKING:
+    from posescope.core.session_types import Model, SourceInfo
+    from posescope.core.sources.base import Source
+
 WAIT_S = 0.05  # how often a wait for the pass looks again
 
 
-def header_for(model: Any, source: Any) -> ExportHeader:
+def header_for(model: Model, source: SourceInfo) -> ExportHeader:
     """The header of a run of `model` (session_types.Model) on `source` (SourceInfo)."""
     document = dict(source.document) or {"path": source.spec, "fps": source.fps}
     return run_header(model.estimator, document, source.width, source.height, source.fps)
@@ -48,7 +54,7 @@ def export_from_cache(
     header: ExportHeader,
     plan: ExportPlan,
     should_abort: Callable[[], bool],
-    open_frames: Callable[[], Any] | None = None,
+    open_frames: Callable[[], Source] | None = None,
     draw: Draw | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> Progress:
@@ -92,7 +98,9 @@ def export_from_cache(
             close()
 
 
-def _decoded(source: Any, frames: list[FramePoses]) -> Iterator[tuple[Any, FramePoses]]:
+def _decoded(
+    source: Source, frames: list[FramePoses]
+) -> Iterator[tuple[np.ndarray | None, FramePoses]]:
     """Each cached frame's image decoded again (None: it does not decode), with its poses."""
     for fp in frames:
         try:

@@ -174,6 +174,17 @@ def _check_run_args(args: argparse.Namespace) -> tuple[tuple[float, float], int,
     return focal, start, end
 
 
+def _on_cpu(device: str) -> bool:
+    """Whether `--device` means the CPU here (a device that is not there: the model's build
+    says so, later)."""
+    from posescope.core.inference.device import resolve_device
+
+    try:
+        return resolve_device(device).type == "cpu"
+    except (RuntimeError, ValueError):
+        return True
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """Argument handling around the job every writer shares (core/pose_job.py): the runner
     stream feeds a PoseSink, which replaces --out every FLUSH_SECONDS and at the end, and
@@ -205,16 +216,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         backend=args.backend,
     )
     try:
-        est = Estimator.from_path(
-            args.checkpoint, config, trust=args.trust, rootnet=args.rootnet,
-            max_size=args.max_size,
-        )  # fmt: skip
-    except (CheckpointError, ValueError, RuntimeError, OSError, MemoryError) as exc:
-        return _fail(getattr(exc, "path", "") or args.checkpoint, exc)
-    _report_compile(est)
-    try:
-        # one FFmpeg thread when the network shares the CPU (see open_source)
-        source = open_source(args.input, decode_threads=1 if est.model.device.type == "cpu" else 0)
+        # the input first: a bad one is told before the network is built (seconds). One FFmpeg
+        # thread when the network shares the CPU (see open_source).
+        source = open_source(args.input, decode_threads=1 if _on_cpu(args.device) else 0)
     except (SourceError, OSError, ValueError, MemoryError) as exc:
         return _fail(args.input, exc)
     try:
@@ -223,6 +227,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     except UsageError as exc:
         source.close()
         return _usage(exc)
+    try:
+        est = Estimator.from_path(
+            args.checkpoint, config, trust=args.trust, rootnet=args.rootnet,
+            max_size=args.max_size,
+        )  # fmt: skip
+    except (CheckpointError, ValueError, RuntimeError, OSError, MemoryError) as exc:
+        source.close()
+        return _fail(getattr(exc, "path", "") or args.checkpoint, exc)
+    _report_compile(est)
     settings = runner_settings_from_args(args)
     detector = None
     if settings.tracker_box is None:

@@ -15,7 +15,6 @@ import queue
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -23,6 +22,7 @@ from posescope.core.pose_job import (
     FLUSH_SECONDS,
     POSE_SUFFIXES,
     VIDEO_SUFFIXES,
+    Draw,
     ExportHeader,
     ExportPlan,
     PoseSink,
@@ -48,7 +48,7 @@ class RecordingSummary:
 class LiveRecorder:
     """Streams frames to a `PoseSink` of `plan` in a thread of its own."""
 
-    def __init__(self, plan: ExportPlan, header: ExportHeader, draw: Any = None) -> None:
+    def __init__(self, plan: ExportPlan, header: ExportHeader, draw: Draw | None = None) -> None:
         check_plan(plan)
         self.plan = plan
         self.header = header
