@@ -176,3 +176,30 @@ def test_compare_with_loads_b_beside_the_running_a(qtbot, window, pair) -> None:
     with qtbot.waitSignal(window.sigModelReady, timeout=60000):
         window.open_paths([c_path])
     assert not s.compare.active
+
+
+def test_a_live_source_is_compared_frame_by_frame(qtbot, window, pair) -> None:
+    """A live replay goes through the same A/B path: every shown frame carries B's poses on
+    A's ids, and the readout follows the frame on screen (a live source has no analysis
+    pass, so there is no average)."""
+    a_path, b_path, _ = pair
+    s = window.session
+    window.use_person_box(BOX)
+    wait_model(qtbot, window, [a_path, b_path], timeout=120000)
+    window.open_source(f"replay:{POSE2SIM}")
+    qtbot.waitUntil(lambda: s.live, timeout=20000)
+    seen: set[int] = set()
+
+    def compared_frames() -> bool:
+        r = s.shown
+        if r is not None and r.poses is not None and getattr(r.poses, "b", None) is not None:
+            b = r.poses.b
+            assert [p.track_id for p in b.people] == [p.track_id for p in r.poses.people]
+            if s.compare.frame_index == r.frame.index and s.compare.frame:
+                seen.add(r.frame.index)
+        return len(seen) >= 3
+
+    qtbot.waitUntil(compared_frames, timeout=60000)
+    assert s.compare.active and s.analysis is None  # live: nothing cached
+    (row,) = s.compare.frame
+    assert row.track_id == 1 and row.pixels.shape == (18,) and np.isfinite(row.mm).all()
