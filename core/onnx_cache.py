@@ -18,13 +18,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import sys
 import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TypeVar
 
 import torch
+
+from posescope.core.userdirs import user_cache_dir
 
 log = logging.getLogger(__name__)
 S = TypeVar("S")
@@ -43,13 +44,7 @@ def cache_dir() -> Path | None:
         return None
     if value:
         return Path(value).expanduser()
-    if sys.platform == "win32":
-        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
-    elif sys.platform == "darwin":
-        base = Path.home() / "Library" / "Caches"
-    else:
-        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "posescope" / "onnx"
+    return user_cache_dir() / "onnx"
 
 
 def model_key(tensors: Mapping[str, torch.Tensor], options: Iterable[object]) -> str:

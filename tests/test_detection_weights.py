@@ -194,16 +194,21 @@ def test_no_network_at_all(pinned_to_payload: Path) -> None:
 
 
 def test_cache_dir_per_platform(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from posescope.core import onnx_cache, userdirs
+
     monkeypatch.delenv(weights.ENV_CACHE, raising=False)
+    monkeypatch.delenv(onnx_cache.ENV, raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    monkeypatch.setattr(weights.sys, "platform", "linux")
+    monkeypatch.setattr(userdirs.sys, "platform", "linux")
     assert weights.cache_dir() == tmp_path / "xdg" / "posescope" / "models"
-    monkeypatch.setattr(weights.sys, "platform", "darwin")
-    monkeypatch.setattr(weights.Path, "home", lambda: tmp_path / "home")
+    assert onnx_cache.cache_dir() == tmp_path / "xdg" / "posescope" / "onnx"
+    monkeypatch.setattr(userdirs.sys, "platform", "darwin")
+    monkeypatch.setattr(userdirs.Path, "home", lambda: tmp_path / "home")
     assert weights.cache_dir() == tmp_path / "home" / "Library" / "Caches" / "posescope" / "models"
-    monkeypatch.setattr(weights.sys, "platform", "win32")
+    monkeypatch.setattr(userdirs.sys, "platform", "win32")
     monkeypatch.setenv("LOCALAPPDATA", str(tmp_path / "local"))
     assert weights.cache_dir() == tmp_path / "local" / "posescope" / "models"
+    assert onnx_cache.cache_dir() == tmp_path / "local" / "posescope" / "onnx"
 
 
 def test_catalogue_urls(monkeypatch: pytest.MonkeyPatch) -> None:

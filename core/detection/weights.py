@@ -10,7 +10,6 @@ it (README, "Person detectors", says which); a file whose hash differs is refuse
 from __future__ import annotations
 
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from posescope.core.detection.download import (
     sha256_file,
 )
 from posescope.core.detection.onnx_detector import RTMDET, YOLOX, Preprocess
+from posescope.core.userdirs import user_cache_dir
 
 OPENMMLAB = "https://download.openmmlab.com/mmpose/v1/projects/rtmposev1/onnx_sdk/"
 HF_MIRROR = "https://huggingface.co/Tau-J/RTMPose/resolve/main/rtmposev1/onnx_sdk/"
@@ -88,13 +88,7 @@ def cache_dir() -> Path:
     Windows) + posescope/models."""
     if os.environ.get(ENV_CACHE):
         return Path(os.environ[ENV_CACHE]).expanduser()
-    if sys.platform == "win32":
-        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
-    elif sys.platform == "darwin":
-        base = Path.home() / "Library" / "Caches"
-    else:
-        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "posescope" / "models"
+    return user_cache_dir() / "models"
 
 
 def info(name: str) -> ModelInfo:
