@@ -149,14 +149,14 @@ def test_cli_export_refuses_and_removes_a_file_that_fails_the_check(
     real = ne.run_onnx_file
 
     def off_by_a_bit(path, x):
-        return real(path, x) + 2e-3
+        return real(path, x) + 2 * ne.TOLERANCE
 
     monkeypatch.setattr(ne, "run_onnx_file", off_by_a_bit)
     out = tmp_path / "bad.onnx"
     assert main.main(["export", str(xs_file), "--onnx", str(out)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"error: {out}: largest difference")
-    assert "exceeds 0.001" in err[0] and "removed" in err[0]
+    assert f"exceeds {ne.TOLERANCE:g}" in err[0] and "removed" in err[0]
     assert not out.exists()
 
 
