@@ -40,7 +40,13 @@ def _checkout_as_package() -> None:
 if not __package__:  # imported or run as a top-level module from a checkout
     _checkout_as_package()
 
-from posescope.core.cli import build_parser, execute, help_formatter, verbosity_parent  # noqa: E402
+from posescope.core.cli import (  # noqa: E402
+    INPUT_SCALE,
+    build_parser,
+    execute,
+    help_formatter,
+    verbosity_parent,
+)
 from posescope.core.detection.registry import NAMES as DETECTOR_NAMES  # noqa: E402
 
 
@@ -59,7 +65,7 @@ def cmd_gui(args: argparse.Namespace) -> int:
     extra = _detector_options(run_gui, args)
     return run_gui(
         args.checkpoint, args.media, frame=args.frame, screenshot=args.screenshot, box=box,
-        **extra,
+        input_scale=args.input_scale, **extra,
     )  # fmt: skip
 
 
@@ -101,6 +107,7 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--detector", choices=DETECTOR_NAMES, metavar="NAME",
                    help="rtmdet (default), yolox, hog or none")  # fmt: skip
     g.add_argument("--detector-model", metavar="FILE", help="a local ONNX file of that detector")
+    g.add_argument("--input-scale", **INPUT_SCALE)
     g.set_defaults(func=cmd_gui)
     return p
 

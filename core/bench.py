@@ -120,7 +120,7 @@ def model_only(
     best = None
     for b in batches:
         crops = rng.integers(0, 256, (b, h, w, 3), dtype=np.uint8)
-        x = bgr_to_input(crops).to(dev)
+        x = bgr_to_input(crops, est.input.pixel_scale).to(dev)
         with torch.no_grad():
             ref = net(x)
             ours = est.model(crops).float()
@@ -173,7 +173,13 @@ def other_backends(
     other = "torch" if est.model.backend == "onnxruntime" else "onnxruntime"
     if other == "onnxruntime" and not onnx_form.available():
         return {}
-    model = InferenceModel(cast(PoseNetwork, net), str(est.model.device), fp16, backend=other)
+    model = InferenceModel(
+        cast(PoseNetwork, net),
+        str(est.model.device),
+        fp16,
+        backend=other,
+        pixel_scale=est.input.pixel_scale,
+    )
     return {model.form: model}
 
 
@@ -307,7 +313,11 @@ def run_bench(args: argparse.Namespace) -> int:
     ident = identify_checkpoint(ckpt)
     backend = getattr(args, "backend", "auto")
     config = EstimatorConfig(
-        device=args.device, fp16=args.fp16, compile=args.compile, backend=backend
+        device=args.device,
+        fp16=args.fp16,
+        compile=args.compile,
+        backend=backend,
+        input_scale=getattr(args, "input_scale", "auto"),
     )
     est = Estimator.from_checkpoint(ckpt, ident, config)
     if est.model.compile_error:

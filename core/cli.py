@@ -214,6 +214,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         root_depth_mm=args.root_depth,
         compile=args.compile,
         backend=args.backend,
+        input_scale=args.input_scale,
     )
     try:
         # the input first: a bad one is told before the network is built (seconds). One FFmpeg
@@ -397,6 +398,10 @@ BACKEND: dict[str, Any] = {
     "default": "auto", "choices": ["auto", "torch", "onnxruntime"], "metavar": "B",
     "help": "torch or onnxruntime (default: the faster here)",
 }  # fmt: skip
+INPUT_SCALE: dict[str, Any] = {
+    "default": "auto", "choices": ["auto", "0-255", "0-1"], "metavar": "S",
+    "help": "0-255 (published), 0-1 (/255); default: the file's",
+}  # fmt: skip
 DEVICE: dict[str, Any] = {
     "default": "auto", "choices": ["auto", "cpu", "cuda", "mps"], "metavar": "DEVICE",
     "help": "auto, cpu, cuda or mps (default: auto)",
@@ -449,6 +454,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--flip", action="store_true", help="flip test (average with the mirror)")
     r.add_argument("--compile", action="store_true", help=COMPILE_HELP)
     r.add_argument("--backend", **BACKEND)
+    r.add_argument("--input-scale", **INPUT_SCALE)
     r.add_argument("--smooth", action="store_true", help="One-Euro temporal smoothing")
     r.add_argument("--smooth-min-cutoff", type=float, default=1.0, metavar="HZ",
                    help="One-Euro min cutoff (lower: smoother)")  # fmt: skip
@@ -468,6 +474,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--fp16", action="store_true", help="half precision (GPU only)")
     b.add_argument("--compile", action="store_true", help=COMPILE_HELP)
     b.add_argument("--backend", **BACKEND)
+    b.add_argument("--input-scale", **INPUT_SCALE)
     b.add_argument("--input", metavar="VIDEO", help="video for the end-to-end run")
     b.add_argument("--bbox", metavar="X,Y,W,H", help="fixed box for the end-to-end run")
     b.add_argument("--frames", type=int, default=100, metavar="N", help="end-to-end frames")
@@ -496,6 +503,7 @@ def build_parser() -> argparse.ArgumentParser:
                    metavar="FORM",
                    help="published: N,3,H,W normalised; uint8-bgr: N,H,W,3")  # fmt: skip
     e.add_argument("--fp16", action="store_true", help="half-precision network")
+    e.add_argument("--input-scale", **INPUT_SCALE)
     e.add_argument("--trust", action="store_true", help=TRUST_HELP)
     e.set_defaults(func=cmd_export)
 

@@ -16,6 +16,7 @@ from posescope.core.checkpoint import CheckpointError, strip_prefix
 from posescope.core.escape import escape
 from posescope.core.families.base import IdentificationError, Shapes
 from posescope.core.families.descriptor import Identification
+from posescope.core.families.input_convention import read_input_convention
 from posescope.core.families.registry import REGISTRY
 from posescope.core.families.shapes import count_params
 from posescope.core.variants import JOINT_SETS, generic_joint_set
@@ -102,4 +103,7 @@ def identify_checkpoint(ckpt: LoadedCheckpoint) -> Identification:
     ident.key_prefix = ckpt.prefix or ident.key_prefix
     if ident.family == "unknown":
         raise NotAPoseCheckpointError(str(ckpt.path), ident.evidence[0], ident.looks_like)
+    family = REGISTRY[ident.family]
+    ident.input = read_input_convention(ckpt.state_dict, family.stem)
+    ident.evidence.append(f"input: {ident.input.describe()}")
     return ident

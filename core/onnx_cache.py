@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 S = TypeVar("S")
 
 ENV = "POSESCOPE_ONNX_CACHE"
-FORMAT = "1"  # bump when the exported graph changes for the same weights (network_export)
+FORMAT = "2"  # bump when the exported graph changes for the same weights (network_export)
 MAX_FILES = 16
 MAX_BYTES = 1 << 30
 SUFFIX = ".onnx"

@@ -59,7 +59,9 @@ def available() -> bool:
 class OnnxRuntimeForm:
     """A pose network as an onnxruntime session: crops -> (coords, peaks) numpy arrays."""
 
-    def __init__(self, net: PoseNetwork, device: torch.device, fp16: bool = False):
+    def __init__(
+        self, net: PoseNetwork, device: torch.device, fp16: bool = False, pixel_scale: float = 1.0
+    ):
         if not available():
             raise RuntimeError(
                 "the onnxruntime backend needs the onnxruntime, onnx and onnxscript packages"
@@ -69,7 +71,7 @@ class OnnxRuntimeForm:
         from posescope.core import onnx_cache
         from posescope.core.network_export import ExportableNetwork, to_onnx
 
-        module = ExportableNetwork(net, "uint8-bgr", fp16=fp16, peaks=True)
+        module = ExportableNetwork(net, "uint8-bgr", fp16=fp16, peaks=True, pixel_scale=pixel_scale)
         cuda = device.type == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers()
         providers: list[str | tuple[str, dict[str, int]]] = ["CPUExecutionProvider"]
         if cuda:
@@ -83,7 +85,9 @@ class OnnxRuntimeForm:
             # (and, in the benchmark, the torch form timed next) needs
             options.intra_op_num_threads = torch.get_num_threads()
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        key = onnx_cache.model_key(net.state_dict(), ("uint8-bgr", fp16, "peaks", net.arch))
+        key = onnx_cache.model_key(
+            net.state_dict(), ("uint8-bgr", fp16, "peaks", net.arch, f"pixels*{pixel_scale!r}")
+        )
         session, self.from_cache = onnx_cache.cached_session(
             key,
             lambda: to_onnx(module, net.arch),

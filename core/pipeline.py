@@ -26,6 +26,7 @@ import torch
 
 from posescope.core.checkpoint import LoadedCheckpoint, open_checkpoint
 from posescope.core.families.descriptor import Identification
+from posescope.core.families.input_convention import InputConvention, chosen
 from posescope.core.families.network import PoseNetwork
 from posescope.core.families.rootnet import RootNetwork
 from posescope.core.identify import identify_checkpoint
@@ -115,6 +116,9 @@ class EstimatorConfig:
     input_size: tuple[int, int] | None = None  # override the input (h, w)
     compile: bool = False  # torch.compile (inductor); ~20 s to compile; on CPU slower than default
     backend: str = "auto"  # torch | onnxruntime | auto (the faster on the device, measured)
+    # the pixel scale the weights expect: auto (read from the file: core/families/
+    # input_convention.py) | 0-255 (the published input) | 0-1 (pixels / 255)
+    input_scale: str = "auto"
 
 
 @dataclass
@@ -138,13 +142,15 @@ class RootDepthModel:
         self.ident = ident
         self.device = device
         self.net: RootNetwork = net.to(device)  # type: ignore[assignment]
+        # its own file's convention (the RootNet release crops and normalises as PoseNet)
+        self.input = chosen("auto", ident.input)
 
     @torch.inference_mode()
     def __call__(
         self, patches: np.ndarray, boxes: np.ndarray, focal: Sequence[float]
     ) -> np.ndarray:
         k = np.array([root_depth_prior(b, focal) for b in boxes], np.float32)
-        x = bgr_to_input(patches).to(self.device)
+        x = bgr_to_input(patches, self.input.pixel_scale).to(self.device)
         out = self.net(x, torch.from_numpy(k).to(self.device))
         return out[:, 2].cpu().numpy().astype(np.float64)
 
@@ -152,10 +158,18 @@ class RootDepthModel:
 class Estimator:
     """One pose network, ready to run on frames with given person boxes."""
 
-    def __init__(self, model: InferenceModel, ident: Identification, config: EstimatorConfig):
+    def __init__(
+        self,
+        model: InferenceModel,
+        ident: Identification,
+        config: EstimatorConfig,
+        input_convention: InputConvention | None = None,
+    ):
         self.model = model
         self.ident = ident
         self.config = config
+        # the input the network is fed (what the file says, or the user's choice)
+        self.input = input_convention or chosen(config.input_scale, ident.input)
         self.arch = model.arch
         joint_set = ident.joint_set
         assert joint_set is not None
@@ -191,10 +205,16 @@ class Estimator:
         net = build_model(arch)
         load_weights(net, ckpt.state_dict)
         assert isinstance(net, PoseNetwork)
+        convention = chosen(config.input_scale, ident.input)
         model = InferenceModel(
-            net, config.device, config.fp16, compile=config.compile, backend=config.backend
+            net,
+            config.device,
+            config.fp16,
+            compile=config.compile,
+            backend=config.backend,
+            pixel_scale=convention.pixel_scale,
         )
-        return cls(model, ident, config)
+        return cls(model, ident, config, convention)
 
     @classmethod
     def from_path(

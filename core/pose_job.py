@@ -81,8 +81,10 @@ def run_header(
     if joint_set is None:
         raise ExportError(f"{estimator.ident.title} has no joint set: not a pose network")
     cfg = estimator.config
+    # "input": the convention the network was fed in this run (the file's, or the user's)
+    checkpoint = {**estimator.ident.to_dict(), "input": estimator.input.to_dict()}
     return ExportHeader(
-        checkpoint=estimator.ident.to_dict(),
+        checkpoint=checkpoint,
         source=source,
         focal=cfg.focal,
         principal=cfg.principal or (width / 2.0, height / 2.0),

@@ -212,7 +212,15 @@ class Session(SessionAnalysis):
             self.events.rootnet_changed.emit(choice.rootnet)
         if choice.pose is not None:
             self.compare.set_pair(choice.pose, choice.compare)  # one network: not comparing
-            self.model_settings = replace(self.model_settings, upsample=None)
+            # what belongs to the file before: its upsampling override; and its input scale,
+            # a property of each file (the first checkpoint keeps one given at start-up)
+            fresh = replace(self.model_settings, upsample=None)
+            if self.base is not None:
+                fresh = replace(fresh, input_scale="auto")
+            if fresh.input_scale != self.model_settings.input_scale:
+                self.model_settings = fresh
+                self.events.model_settings_changed.emit(fresh)
+            self.model_settings = fresh
             self.load(choice.pose)
         elif choice.rootnet is not None and self.base is not None:
             self.load(self.base)  # rebuild with the RootNet beside it

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
+from posescope.core.families.input_convention import CHOICES as INPUT_SCALES
 from posescope.core.types import Frame, FramePoses
 
 if TYPE_CHECKING:
@@ -47,6 +48,8 @@ class ModelSettings:
     upsample: tuple[bool, ...] | None = None
     compile: bool = False
     backend: str = "auto"  # auto (the faster on the device, measured) | torch | onnxruntime
+    # the pixel scale fed to the network: auto (what the file's statistics say) | 0-255 | 0-1
+    input_scale: str = "auto"
 
     def validated(self) -> ModelSettings:
         """These settings, checked; raises SettingsError naming the bad one."""
@@ -54,6 +57,9 @@ class ModelSettings:
             raise SettingsError(f"device {self.device!r}: expected one of {', '.join(DEVICES)}")
         if self.backend not in BACKENDS:
             raise SettingsError(f"backend {self.backend!r}: expected one of {', '.join(BACKENDS)}")
+        if self.input_scale not in INPUT_SCALES:
+            choices = ", ".join(INPUT_SCALES)
+            raise SettingsError(f"input scale {self.input_scale!r}: expected one of {choices}")
         lo, hi = FOCAL_RANGE
         if not (math.isfinite(self.focal) and lo <= self.focal <= hi):
             raise SettingsError(f"focal length {self.focal}: expected {lo:g} to {hi:g} px")
@@ -70,6 +76,7 @@ class ModelSettings:
             upsample=self.upsample,
             compile=self.compile,
             backend=self.backend,
+            input_scale=self.input_scale,
         )
 
 

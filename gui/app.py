@@ -98,12 +98,14 @@ def run_gui(
     settings: QSettings | None = None,
     detector: str | None = None,
     detector_model: str | os.PathLike[str] | None = None,
+    input_scale: str = "auto",
 ) -> int:
     """Run the desktop app; returns the exit code.
 
     `box` (x, y, w, h) estimates in that person box instead of detecting people;
     `detector` (rtmdet | yolox | hog | none) and `detector_model` (a local ONNX file of it)
-    choose how people are found (default: RTMDet-nano, the whole frame without weights).
+    choose how people are found (default: RTMDet-nano, the whole frame without weights);
+    `input_scale` (auto | 0-255 | 0-1) overrides the pixel scale read from the checkpoint.
     With `screenshot`: open `checkpoint` and `media`, show frame `frame` (default 0) with its
     pose, save a PNG of the whole window, close, and return 0, or 1 when anything failed.
     Without it: open what was given (or nothing: the window shows a drop hint) and run until
@@ -117,6 +119,8 @@ def run_gui(
         settings = QSettings(str(Path(scratch.name) / "settings.ini"), QSettings.Format.IniFormat)
     try:
         window = make_window(settings)
+        if input_scale != "auto":
+            window.session.set_model_settings(input_scale=input_scale)
         if detector is not None or detector_model is not None:
             from posescope.core.session_types import SettingsError
 

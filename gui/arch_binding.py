@@ -34,6 +34,7 @@ def bind_arch_panel(panel: ArchPanel, session: Session) -> None:
             model.ident,
             overridden=model.settings.upsample is not None,
             rootnet=model.rootnet.ident if model.rootnet else None,
+            input_used=model.estimator.input,
         )
 
     def restored() -> None:

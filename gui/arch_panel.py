@@ -164,10 +164,17 @@ class ArchPanel(QScrollArea):
         self.setWidget(page)
 
     def set_identification(
-        self, ident: Any, overridden: bool = False, rootnet: Any | None = None
+        self,
+        ident: Any,
+        overridden: bool = False,
+        rootnet: Any | None = None,
+        input_used: Any | None = None,
     ) -> None:
-        """Fill the panel from an `Identification` (or its `to_dict()` dict)."""
+        """Fill the panel from an `Identification` (or its `to_dict()` dict); `input_used`:
+        the `InputConvention` the network is fed, when it runs (else the file's is shown)."""
         data = ident.to_dict() if hasattr(ident, "to_dict") else dict(ident)
+        if input_used is not None:
+            data["input"] = input_used.to_dict()
         self.data = data
         self._overridden = overridden
         if rootnet is not None:
@@ -237,6 +244,8 @@ class ArchPanel(QScrollArea):
         if d.get("head", {}).get("channels"):
             layout.addWidget(self._head_card(d))
         layout.addWidget(self._output_card(d))
+        if d.get("input"):
+            layout.addWidget(self._input_card(d["input"]))
         layout.addWidget(self._file_card(d))
         layout.addWidget(self._root_card())
         layout.addStretch(1)
@@ -405,6 +414,21 @@ class ArchPanel(QScrollArea):
                 ("gflops", "GFLOPs", f"{d['gflops']:.2f}" if d.get("gflops") else "—"),
             ],
         )
+
+    def _input_card(self, convention: dict[str, Any]) -> QFrame:
+        """What the network is fed: the pixel scale and why (read, assumed or chosen)."""
+        card = _Card("Input pixels")
+        scale = convention.get("scale")
+        words = (
+            "0..255 pixels, ImageNet mean/std (as the published code)"
+            if scale == "0-255"
+            else "pixels / 255 (0..1), ImageNet mean/std"
+        )
+        self.fields["input_scale"] = _label(words, "FieldValue", wrap=True)
+        self.fields["input_reason"] = _label(str(convention.get("reason") or ""), "Dim", wrap=True)
+        card.body.addWidget(self.fields["input_scale"])
+        card.body.addWidget(self.fields["input_reason"])
+        return card
 
     def _file_card(self, d: dict[str, Any]) -> QFrame:
         return self._fields_card(

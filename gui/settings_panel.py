@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from posescope.core.session import Session
-from posescope.core.session_types import DisplaySettings, ModelSettings, RunnerSettings
+from posescope.core.session_types import DisplaySettings, Model, ModelSettings, RunnerSettings
 from posescope.gui.detector_form import DetectorForm
 
 DEVICES: tuple[tuple[str, str], ...] = (
@@ -42,6 +42,14 @@ BACKEND_CHOICES: tuple[tuple[str, str], ...] = (
 )
 
 
+# the input scale: "auto" is what the file's statistics say (filled in when a model runs)
+INPUT_SCALE_CHOICES: tuple[tuple[str, str], ...] = (
+    ("auto", "As the file says"),
+    ("0-255", "0..255 pixels (published)"),
+    ("0-1", "0..1 (pixels / 255)"),
+)
+
+
 @dataclass
 class ViewerSettings:
     device: str = "auto"
@@ -49,6 +57,7 @@ class ViewerSettings:
     flip: bool = False
     compile: bool = False
     backend: str = "auto"
+    input_scale: str = "auto"
     focal: float = 1500.0
     smoothing: bool = True
     strength: float = 0.5
@@ -106,6 +115,19 @@ class SettingsPanel(QScrollArea):
             " engine on a GPU or with Compile"
         )
         form.addRow("Inference", self.backend)
+        self.input_scale = QComboBox()
+        for key, name in INPUT_SCALE_CHOICES:
+            self.input_scale.addItem(name, key)
+        self.input_scale.setCurrentIndex(
+            max(0, [k for k, _ in INPUT_SCALE_CHOICES].index(s.input_scale))
+        )
+        self.input_scale.setToolTip(
+            "The pixel scale the network is fed, before the ImageNet mean and std. The"
+            " published code feeds 0..255 pixels; some re-implementations divide by 255."
+            " PoseScope reads which one a file was trained with from the BatchNorm after its"
+            " first convolution; choose here only to override it (for this file)"
+        )
+        form.addRow("Input", self.input_scale)
         self.focal = QDoubleSpinBox()
         self.focal.setRange(100.0, 20000.0)
         self.focal.setDecimals(0)
@@ -166,6 +188,7 @@ class SettingsPanel(QScrollArea):
 
         self.device.currentIndexChanged.connect(self._model_changed)
         self.backend.currentIndexChanged.connect(self._model_changed)
+        self.input_scale.currentIndexChanged.connect(self._model_changed)
         for box in (self.fp16, self.flip, self.compile):
             box.toggled.connect(self._model_changed)
         self.focal.valueChanged.connect(self._model_changed)
@@ -179,6 +202,7 @@ class SettingsPanel(QScrollArea):
         self.strength.setEnabled(s.smoothing)
         ev = session.events
         ev.model_settings_changed.connect(self.show_model_settings)
+        ev.model_changed.connect(self._show_input_read)
         ev.runner_settings_changed.connect(self._show_runner_settings)
         ev.display_changed.connect(self._show_display)
 
@@ -200,7 +224,10 @@ class SettingsPanel(QScrollArea):
 
     def show_model_settings(self, settings: ModelSettings) -> None:
         """Show the settings the session holds (after a rebuild with others failed, too)."""
-        widgets = (self.device, self.fp16, self.flip, self.compile, self.backend, self.focal)
+        widgets = (
+            self.device, self.fp16, self.flip, self.compile, self.backend, self.input_scale,
+            self.focal,
+        )  # fmt: skip
         blocked = [w.blockSignals(True) for w in widgets]
         keys = [k for k, _ in DEVICES]
         if settings.device in keys:
@@ -208,12 +235,26 @@ class SettingsPanel(QScrollArea):
         backends = [k for k, _ in BACKEND_CHOICES]
         if settings.backend in backends:
             self.backend.setCurrentIndex(backends.index(settings.backend))
+        scales = [k for k, _ in INPUT_SCALE_CHOICES]
+        if settings.input_scale in scales:
+            self.input_scale.setCurrentIndex(scales.index(settings.input_scale))
         self.fp16.setChecked(settings.fp16)
         self.flip.setChecked(settings.flip)
         self.compile.setChecked(settings.compile)
         self.focal.setValue(settings.focal)
         for w, b in zip(widgets, blocked, strict=True):
             w.blockSignals(b)
+
+    def _show_input_read(self, model: Model | None) -> None:
+        """'As the file says (0..255)': what the running network's file says, and why."""
+        read = model.base_ident.input if model is not None else None
+        if read is None:
+            self.input_scale.setItemText(0, INPUT_SCALE_CHOICES[0][1])
+            return
+        said = "0..255" if read.scale == "0-255" else "0..1"
+        how = "read" if read.how == "read" else "assumed"
+        self.input_scale.setItemText(0, f"As the file says ({said}, {how})")
+        self.input_scale.setItemData(0, read.describe(), Qt.ItemDataRole.ToolTipRole)
 
     def _show_runner_settings(self, settings: RunnerSettings) -> None:
         widgets = (self.box_radio, self.detector_radio, self.smoothing, self.strength)
@@ -247,6 +288,7 @@ class SettingsPanel(QScrollArea):
             flip=self.flip.isChecked(),
             compile=self.compile.isChecked(),
             backend=str(self.backend.currentData()),
+            input_scale=str(self.input_scale.currentData()),
             focal=float(self.focal.value()),
         )
 
@@ -274,6 +316,7 @@ def _flat(model: ModelSettings, runner: RunnerSettings, display: DisplaySettings
         flip=model.flip,
         compile=model.compile,
         backend=model.backend,
+        input_scale=model.input_scale,
         focal=model.focal,
         smoothing=runner.smoothing,
         strength=runner.strength,

@@ -206,3 +206,40 @@ def test_a_device_that_is_not_there_is_refused_and_the_model_keeps_running(
     with qtbot.waitSignal(window.sigModelReady, timeout=30000):
         window.settings_panel.flip.setChecked(True)
     assert window.session.model.settings.flip and window.session.model.settings.device == "auto"
+
+
+def test_the_input_scale_read_from_the_file_is_shown_and_can_be_overridden(
+    qtbot, window, tmp_path
+) -> None:
+    """Settings ▸ Model ▸ Input says what the file's statistics say; choosing another scale
+    rebuilds with it (the panel says "chosen"); the next checkpoint is read afresh."""
+    from tests import calibration, factory
+
+    unit = factory.save_torch_zip(
+        {"network": calibration.following_state_dict("XS", convention="0-1")}, tmp_path / "a.pth"
+    )
+    published = factory.save_torch_zip(
+        {"network": factory.state_dict_for("XS")}, tmp_path / "b.pth"
+    )
+    wait_model(qtbot, window, [unit])
+    combo = window.settings_panel.input_scale
+    assert combo.currentData() == "auto"
+    assert combo.itemText(0) == "As the file says (0..1, read)"
+    assert "backbone.downsample_layers.0.1" in str(combo.itemData(0, Qt.ItemDataRole.ToolTipRole))
+    panel = window.arch_panel
+    assert panel.fields["input_scale"].text().startswith("pixels / 255 (0..1)")
+    assert panel.fields["input_reason"].text().startswith("read from the stem's BatchNorm")
+    assert window.session.model.estimator.input.scale == "0-1"
+    with qtbot.waitSignal(window.sigModelReady, timeout=30000):
+        combo.setCurrentIndex(combo.findData("0-255"))
+    est = window.session.model.estimator
+    assert (est.input.scale, est.input.how) == ("0-255", "chosen")
+    assert est.model.pixel_scale == 1.0
+    assert panel.fields["input_scale"].text().startswith("0..255 pixels")
+    assert "the file says 0-1" in panel.fields["input_reason"].text()
+    # another file: its own statistics again (a scale belongs to a file)
+    wait_model(qtbot, window, [published])
+    assert combo.currentData() == "auto"
+    assert window.session.model.estimator.input.how == "read"
+    assert window.session.model.estimator.input.scale == "0-255"
+    assert combo.itemText(0) == "As the file says (0..255, read)"

@@ -9,7 +9,7 @@ import torch
 from posescope.core.identify import identify
 from posescope.core.inference.model import InferenceModel, bgr_to_input
 from posescope.core.model import ModelLoadError, build_model, load_weights
-from tests import factory, reference
+from tests import calibration, factory, reference
 
 
 def crops(n: int = 2, size: int = 256, seed: int = 0) -> np.ndarray:
@@ -17,13 +17,17 @@ def crops(n: int = 2, size: int = 256, seed: int = 0) -> np.ndarray:
     return rng.integers(0, 256, (n, size, size, 3), dtype=np.uint8)
 
 
-def reference_input(c: np.ndarray) -> torch.Tensor:
-    """Written out here, independently of core: BGR->RGB, /255, ImageNet mean/std, NCHW."""
-    rgb = c[..., ::-1].astype(np.float32) / 255.0
-    rgb = (rgb - np.array([0.485, 0.456, 0.406], np.float32)) / np.array(
-        [0.229, 0.224, 0.225], np.float32
+def real_crops(n: int = 4) -> np.ndarray:
+    """uint8 BGR crops of people from the test videos (as the engine takes them)."""
+    return np.stack([p[:, :, ::-1].astype(np.uint8) for p in calibration.patches()[: 2 * n : 2]])
+
+
+def published(c: np.ndarray, convention: str = "0-255") -> torch.Tensor:
+    """The published input of uint8 BGR crops (tests/reference.py: float32 RGB, ToTensor,
+    Normalize), written independently of core."""
+    return torch.stack(
+        [reference.network_input(x[:, :, ::-1].astype(np.float32), convention) for x in c]
     )
-    return torch.from_numpy(np.ascontiguousarray(rgb.transpose(0, 3, 1, 2)))
 
 
 def rebuilt(sd):
@@ -33,48 +37,50 @@ def rebuilt(sd):
     return ident, net
 
 
-@pytest.mark.parametrize("name", ["XS", "S", "M", "L"])
-@pytest.mark.parametrize("spelling", ["modern", "legacy", "list"])
+@pytest.mark.parametrize(
+    "name,spelling",
+    [("XS", "modern"), ("XS", "legacy"), ("XS", "list"), ("S", "modern"), ("M", "list"),
+     ("L", "legacy")],
+)  # fmt: skip
 def test_parity_with_reference(name: str, spelling: str) -> None:
-    ref = factory.model_for(name, spelling, seed=3)
-    sd = factory.state_dict_for(name, spelling, seed=3)
-    ident, net = rebuilt(sd)
-    c = crops()
+    """The rebuilt network and its fast form against the reference, on networks that follow
+    the picture (calibrated on real crops), fed real crops."""
+    ref = calibration.following_model(name, spelling)
+    ident, net = rebuilt(calibration.following_state_dict(name, spelling))
+    c = real_crops()
     with torch.no_grad():
-        want = ref(reference_input(c))
-        plain = net(reference_input(c))
+        want = ref(published(c))
+        plain = net(published(c))
     model = InferenceModel(net, "cpu", backend="torch")
     assert model.form == "onednn"  # the fused oneDNN program, not a fallback
     fast = model(c)
-    assert want.shape == (2, 18, 3)
-    # informative outputs (not every joint at the heatmap centre)
-    assert want[..., 0].std() > 0.5
-    assert (plain - want).abs().max() <= 1e-4  # the rebuilt network: exact
-    assert (fast - want).abs().max() <= 1e-3  # folded BN/normalisation: float reassociation
+    assert want.shape == (4, 18, 3)
+    assert want[..., 0].std() > 2.0  # the joints follow the picture
+    assert (plain - want).abs().max() <= 1e-3  # the rebuilt network: the same computation
+    assert (fast - want).abs().max() <= 5e-3  # folded BN/normalisation: float reassociation
     h, w = ident.arch.output_size
     assert float(want[..., 0].max()) <= w - 1 and float(want[..., 1].max()) <= h - 1
 
 
 def test_posenet_parity() -> None:
-    ref = reference.randomize_(reference.make_posenet(50), seed=1).eval()
-    sd = {k: v.clone() for k, v in ref.state_dict().items()}
-    ident, net = rebuilt(sd)
-    c = crops(1)
+    ref = calibration.following_posenet(50)
+    ident, net = rebuilt(calibration.state_of(ref))
+    c = real_crops(2)
     with torch.no_grad():
-        want = ref(reference_input(c))
-        plain = net(reference_input(c))
+        want = ref(published(c))
+        plain = net(published(c))
     assert ident.arch.output_size == (64, 64)
-    assert (plain - want).abs().max() <= 1e-4
+    assert want[..., 0].std() > 2.0
+    assert (plain - want).abs().max() <= 1e-3
     for backend in ("torch", "onnxruntime"):
         fast = InferenceModel(net, "cpu", backend=backend)(c)
-        assert (fast - want).abs().max() <= 1e-3, backend
+        assert (fast - want).abs().max() <= 5e-3, backend
 
 
 def test_rootnet_parity() -> None:
-    ref = reference.randomize_(reference.make_rootnet(50), seed=2).eval()
-    sd = {k: v.clone() for k, v in ref.state_dict().items()}
-    _, net = rebuilt(sd)
-    x = reference_input(crops(2))
+    ref = calibration.following_rootnet(50, convention="0-1")
+    _, net = rebuilt(calibration.state_of(ref))
+    x = published(real_crops(2), "0-1")
     k = torch.tensor([4000.0, 6000.0])
     with torch.no_grad():
         want = ref(x, k)
@@ -83,9 +89,10 @@ def test_rootnet_parity() -> None:
     assert (got - want).abs().max() <= 1e-3 * float(want[:, 2].abs().max() + 1)
 
 
-def test_bgr_to_input_matches_the_written_out_normalisation() -> None:
-    c = crops(3)
-    assert torch.allclose(bgr_to_input(c), reference_input(c), atol=1e-6)
+@pytest.mark.parametrize("convention,pixel_scale", [("0-255", 1.0), ("0-1", 1 / 255)])
+def test_bgr_to_input_matches_the_published_input(convention, pixel_scale) -> None:
+    c = real_crops(3)
+    assert torch.allclose(bgr_to_input(c, pixel_scale), published(c, convention), atol=1e-4)
 
 
 def test_missing_tensor_is_named() -> None:
@@ -131,7 +138,7 @@ def test_upsample_override_changes_the_network() -> None:
     ref = reference.make_variant("XS", "modern")
     ref.load_state_dict(factory.state_dict_for("XS", "modern", seed=4))
     ref.eval()
-    x = reference_input(crops(1))
+    x = published(real_crops(1))
     with torch.no_grad():
         assert (net(x) - ref(x)).abs().max() <= 1e-4
         assert float(net(x)[..., 0].max()) < 32
@@ -159,15 +166,15 @@ def test_unavailable_device_is_a_clear_error(monkeypatch) -> None:
 
 def test_compiled_form_matches_the_reference() -> None:
     """torch.compile (inductor, freezing): the opt-in fastest CPU form; same numbers."""
-    ref = factory.model_for("XS", seed=6)
-    _, net = rebuilt(factory.state_dict_for("XS", seed=6))
+    ref = calibration.following_model("XS")
+    _, net = rebuilt(calibration.following_state_dict("XS"))
     model = InferenceModel(net, "cpu", compile=True)
     assert model.compiled, model.compile_error
-    c = crops(2)
+    c = real_crops(2)
     with torch.no_grad():
-        want = ref(reference_input(c))
-    assert (model(c) - want).abs().max() <= 1e-3
-    assert (model(c[:1]) - want[:1]).abs().max() <= 1e-3  # another batch size recompiles
+        want = ref(published(c))
+    assert (model(c) - want).abs().max() <= 5e-3
+    assert (model(c[:1]) - want[:1]).abs().max() <= 5e-3  # another batch size recompiles
 
 
 def test_compile_failure_falls_back_to_the_default_form(monkeypatch) -> None:
@@ -184,19 +191,18 @@ def test_compile_failure_falls_back_to_the_default_form(monkeypatch) -> None:
 
 def test_onednn_form_with_three_upsamplings_and_any_batch() -> None:
     """64x64 heatmaps (the ones channel goes through the last upsampling too), batch 1 and 3."""
-    sd = factory.state_dict_for("M", seed=8)
-    ident = identify({k: tuple(v.shape) for k, v in sd.items()})
-    net = build_model(ident.arch.with_upsample((True, True, True)))
-    load_weights(net, sd)
+    sd = calibration.following_state_dict("M", "list")  # every head layer upsamples
+    ident, net = rebuilt(sd)
+    assert ident.arch.upsample == (True, True, True)
     model = InferenceModel(net, "cpu", backend="torch")
     assert model.form == "onednn"
     for n in (1, 3):
-        c = crops(n, seed=n)
+        c = real_crops(n)
         with torch.no_grad():
-            want = net(reference_input(c))
+            want = net(published(c))
         got = model(c)
         assert float(want[..., 0].max()) > 31  # really on the 64x64 grid
-        assert (got - want).abs().max() <= 1e-3
+        assert (got - want).abs().max() <= 5e-3
         assert model.heatmaps(c).shape == (n, 18 * 64, 64, 64)
 
 
@@ -210,23 +216,23 @@ def test_network_without_head_layers_runs_in_the_traced_form() -> None:
     net = factory.randomized(build_model, arch, seed=2)
     model = InferenceModel(net, "cpu", backend="torch")
     assert model.form == "torchscript"
-    c = crops(1)
+    c = real_crops(1)
     with torch.no_grad():
-        want = net(reference_input(c))
+        want = net(published(c))
     assert (model(c) - want).abs().max() <= 1e-3
 
 
 def test_onednn_unavailable_or_wrong_falls_back_to_the_traced_form(monkeypatch) -> None:
     import posescope.core.inference.onednn as core_model
 
-    _, net = rebuilt(factory.state_dict_for("XS", seed=5))
-    c = crops(1)
+    _, net = rebuilt(calibration.following_state_dict("XS"))
+    c = real_crops(2)
     with torch.no_grad():
-        want = net(reference_input(c))
+        want = net(published(c))
     monkeypatch.setattr(core_model, "_ONEDNN_AVAILABLE", False)
     model = InferenceModel(net, "cpu", backend="torch")
     assert model.form == "torchscript"
-    assert (model(c) - want).abs().max() <= 1e-3
+    assert (model(c) - want).abs().max() <= 5e-3
 
     # the build-time check catches a oneDNN form that computes something else
     monkeypatch.setattr(core_model, "_ONEDNN_AVAILABLE", True)
@@ -236,7 +242,7 @@ def test_onednn_unavailable_or_wrong_falls_back_to_the_traced_form(monkeypatch) 
     )
     model = InferenceModel(net, "cpu", backend="torch")
     assert model.form == "torchscript"
-    assert (model(c) - want).abs().max() <= 1e-3
+    assert (model(c) - want).abs().max() <= 5e-3
 
 
 def test_keep_freed_memory_stops_page_faulting_activations_back_in() -> None:
@@ -291,13 +297,13 @@ def test_fast_forms_leave_the_given_network_as_it_was(kind: str) -> None:
         ref = reference.randomize_(reference.make_posenet(50), seed=2).eval()
         _, net = rebuilt({k: v.clone() for k, v in ref.state_dict().items()})
     before = {k: v.clone() for k, v in net.state_dict().items()}
-    fuse_with_input(net).half()
+    fuse_with_input(net, 1.0).half()
     InferenceModel(net, "cpu", backend="torch")
     after = net.state_dict()
     assert {k: v.dtype for k, v in after.items()} == {k: v.dtype for k, v in before.items()}
     assert all(torch.equal(after[k], v) for k, v in before.items())
     with torch.no_grad():
-        assert net(reference_input(crops(1))).shape == (1, 18, 3)
+        assert net(published(crops(1))).shape == (1, 18, 3)
 
 
 def test_half_precision_form_as_a_gpu_runs_it(monkeypatch) -> None:
@@ -306,10 +312,10 @@ def test_half_precision_form_as_a_gpu_runs_it(monkeypatch) -> None:
     in fp32. Also: fp16 on a CPU (the default) stays fp32 in the oneDNN form."""
     import posescope.core.inference.model as core_model
 
-    _, net = rebuilt(factory.state_dict_for("XS", seed=4))
-    c = crops(2)
+    _, net = rebuilt(calibration.following_state_dict("XS"))
+    c = real_crops(2)
     with torch.no_grad():
-        want = net(reference_input(c))
+        want = net(published(c))
     assert (
         InferenceModel(net, "cpu", fp16=True, backend="torch").form == "onednn"
     )  # ignored on a CPU

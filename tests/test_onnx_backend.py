@@ -15,26 +15,29 @@ from posescope.core import onnx_cache, onnx_form
 from posescope.core.inference.model import InferenceModel
 from posescope.core.person import PersonTracker
 from posescope.core.pipeline import PoseRunner
-from tests import factory
-from tests.test_model import crops, rebuilt
+from tests import calibration, factory
+from tests.test_model import crops, real_crops, rebuilt
 from tests.test_pipeline import BOX, POSE2SIM, estimator_for, read_frame
 
 
 @pytest.mark.parametrize("name,spelling", [("XS", "modern"), ("L", "legacy")])
 def test_onnxruntime_form_matches_the_torch_engine(name: str, spelling: str) -> None:
-    _, net = rebuilt(factory.state_dict_for(name, spelling, seed=8))
+    """On networks that follow the picture, fed real crops."""
+    _, net = rebuilt(calibration.following_state_dict(name, spelling))
     torch_form = InferenceModel(net, "cpu", backend="torch")
     ort_form = InferenceModel(net, "cpu", backend="onnxruntime")
     assert torch_form.form == "onednn" and ort_form.form == "onnxruntime"
     assert ort_form.backend == "onnxruntime" and ort_form._ort.provider == "CPUExecutionProvider"
     for n in (1, 3):
-        c = crops(n, seed=n)
+        c = real_crops(n)
         want_c, want_p = torch_form.coords_and_peaks(c)
         got_c, got_p = ort_form.coords_and_peaks(c)
         assert got_c.shape == (n, 18, 3) and got_p.shape == (n, 18)
-        assert got_c.dtype == torch.float32 and want_c[..., 0].std() > 0.3
-        assert (got_c - want_c).abs().max() <= 1e-3
-        assert (got_p - want_p).abs().max() <= 1e-5
+        assert got_c.dtype == torch.float32
+        if n > 1:
+            assert want_c[..., 0].std() > 2.0  # the joints follow the picture
+        assert (got_c - want_c).abs().max() <= 5e-3
+        assert (got_p - want_p).abs().max() <= 1e-3
     # a torch tensor of crops works as well as a numpy array
     assert (ort_form(torch.from_numpy(c)) - got_c).abs().max() == 0
 

@@ -22,7 +22,7 @@ from posescope.core.pipeline import (
     root_depth_prior,
 )
 from posescope.core.types import Frame
-from tests import factory, reference
+from tests import calibration, factory, reference
 from tests.media_files import POSE2SIM
 
 BOX = (240.0, 320.0, 320.0, 860.0)  # the athlete in frame 0, measured by eye on the frame
@@ -35,58 +35,6 @@ def read_frame(index: int = 0) -> Frame:
     cap.release()
     assert ok
     return Frame(img, index, index / 60.0)
-
-
-# ------------------------------------------------------------------ the published demo, written out
-
-
-def demo_process_bbox(bbox, width, height):
-    x, y, w, h = bbox
-    x1 = np.max((0, x))
-    y1 = np.max((0, y))
-    x2 = np.min((width - 1, x1 + np.max((0, w - 1))))
-    y2 = np.min((height - 1, y1 + np.max((0, h - 1))))
-    if not (w * h > 0 and x2 >= x1 and y2 >= y1):
-        return None
-    bbox = np.array([x1, y1, x2 - x1, y2 - y1], dtype=np.float64)
-    w, h = bbox[2], bbox[3]
-    c_x, c_y = bbox[0] + w / 2.0, bbox[1] + h / 2.0
-    if w > h:
-        h = w
-    elif w < h:
-        w = h
-    bbox[2], bbox[3] = w * 1.25, h * 1.25
-    bbox[0], bbox[1] = c_x - bbox[2] / 2.0, c_y - bbox[3] / 2.0
-    return bbox
-
-
-def demo_patch(img, bbox, size=256):
-    cx, cy = bbox[0] + 0.5 * bbox[2], bbox[1] + 0.5 * bbox[3]
-    src = np.float32([[cx, cy], [cx, cy + bbox[3] * 0.5], [cx + bbox[2] * 0.5, cy]])
-    dst = np.float32([[size / 2, size / 2], [size / 2, size], [size, size / 2]])
-    trans = cv2.getAffineTransform(src, dst)
-    patch = cv2.warpAffine(img, trans, (size, size), flags=cv2.INTER_LINEAR)
-    rgb = patch[:, :, ::-1].astype(np.float32) / 255.0
-    rgb = (rgb - [0.485, 0.456, 0.406]) / [0.229, 0.224, 0.225]
-    return torch.from_numpy(rgb.transpose(2, 0, 1).astype(np.float32))[None], trans
-
-
-def demo_pose(model, img, bbox, depth_dim, out_hw, root_depth, focal=(1500.0, 1500.0)):
-    h, w = img.shape[:2]
-    pb = demo_process_bbox(bbox, w, h)
-    x, trans = demo_patch(img, pb)
-    with torch.no_grad():
-        pose = model(x)[0].numpy().astype(np.float64)
-    pose[:, 0] = pose[:, 0] / out_hw[1] * 256
-    pose[:, 1] = pose[:, 1] / out_hw[0] * 256
-    xy1 = np.concatenate((pose[:, :2], np.ones_like(pose[:, :1])), 1)
-    t3 = np.concatenate((trans, np.array([[0, 0, 1]])))
-    pose[:, :2] = np.dot(np.linalg.inv(t3), xy1.T).T[:, :2]
-    pose[:, 2] = (pose[:, 2] / depth_dim * 2 - 1) * (2000 / 2) + root_depth
-    cam = pose.copy()
-    cam[:, 0] = (pose[:, 0] - w / 2) / focal[0] * pose[:, 2]
-    cam[:, 1] = (pose[:, 1] - h / 2) / focal[1] * pose[:, 2]
-    return pose, cam
 
 
 # ------------------------------------------------------------------ tests
@@ -102,23 +50,31 @@ def estimator_for(tmp_path, name="XS", spelling="modern", seed=5, **cfg):
 
 @pytest.mark.parametrize("name,spelling", [("XS", "modern"), ("M", "list")])
 def test_parity_with_published_demo_on_a_real_frame(tmp_path, name, spelling) -> None:
+    """The whole pipeline against the published demo written out (tests/reference.py), on a
+    network that follows the picture (tests/calibration.py)."""
     frame = read_frame(0)
-    est = estimator_for(tmp_path, name, spelling, root_depth_mm=4200.0)
-    ref = factory.model_for(name, spelling, seed=5)
+    path = factory.save_torch_zip(
+        factory.wrap(calibration.following_state_dict(name, spelling), "network"),
+        tmp_path / "m.pth",
+    )
+    est = Estimator.from_path(path, EstimatorConfig(device="cpu", root_depth_mm=4200.0))
+    ref = calibration.following_model(name, spelling)
     a = est.arch
-    want_uvz, want_cam = demo_pose(ref, frame.image, BOX, a.depth_dim, a.output_size, 4200.0)
+    want_uvz, want_cam = reference.published_pose(
+        ref, frame.image, BOX, a.depth_dim, a.output_size, 4200.0
+    )
     fp = est.estimate(frame, [(7, BOX)])
     (p,) = fp.people
     assert p.track_id == 7 and p.bbox == BOX and fp.index == 0
-    # 1e-3 heatmap units of the fast form, in pixels of this box (~1340 px over 32 or 64 units)
-    assert np.abs(p.keypoints_2d - want_uvz[:, :2]).max() < 0.1
-    assert np.abs(p.depth_rel_mm + 4200.0 - want_uvz[:, 2]).max() < 0.1
-    assert np.abs(p.keypoints_3d_mm - want_cam).max() < 0.5
+    # 5e-3 heatmap units of the fast form, in pixels of this box (~1340 px over 32 or 64)
+    assert np.abs(p.keypoints_2d - want_uvz[:, :2]).max() < 0.5
+    assert np.abs(p.depth_rel_mm + 4200.0 - want_uvz[:, 2]).max() < 0.5
+    assert np.abs(p.keypoints_3d_mm - want_cam).max() < 2.0
     assert p.root_depth_mm == 4200.0
     oh, ow = a.output_size
-    assert 1.0 / (oh * ow) < p.score <= 1.0  # random but peaked heatmaps
+    assert 1.0 / (oh * ow) < p.score <= 1.0  # peaked heatmaps
     # the pose lies inside the processed (square, x1.25) box, not somewhere else in the image
-    pb = demo_process_bbox(BOX, frame.width, frame.height)
+    pb = reference.process_bbox(BOX, frame.width, frame.height)
     assert (p.keypoints_2d >= pb[:2] - 1).all() and (p.keypoints_2d <= pb[:2] + pb[2:] + 1).all()
 
 
@@ -127,7 +83,7 @@ def test_process_bbox_matches_demo() -> None:
     for _ in range(200):
         box = rng.uniform([-100, -100, 1, 1], [1200, 2000, 900, 1500])
         got = process_bbox(box, 1080, 1920)
-        want = demo_process_bbox(box, 1080, 1920)
+        want = reference.process_bbox(box, 1080, 1920)
         assert (got is None) == (want is None)
         if got is not None:
             assert np.allclose(got, want)
@@ -200,7 +156,7 @@ def test_root_depth_prior_and_camera_space(tmp_path) -> None:
     est = estimator_for(tmp_path)
     frame = read_frame(0)
     (p,) = est.estimate(frame, [(1, BOX)]).people
-    pb = demo_process_bbox(BOX, frame.width, frame.height)
+    pb = reference.process_bbox(BOX, frame.width, frame.height)
     k = math.sqrt(2000 * 2000 * 1500 * 1500 / (pb[2] * pb[3]))
     assert p.root_depth_mm == pytest.approx(k)
     assert root_depth_prior(pb, (1500, 1500)) == pytest.approx(k)
@@ -228,11 +184,7 @@ def test_rootnet_beside_the_pose_checkpoint(tmp_path) -> None:
     est.set_rootnet(ck, identify_checkpoint(ck))
     frame = read_frame(0)
     (p,) = est.estimate(frame, [(1, BOX)]).people
-    pb = demo_process_bbox(BOX, frame.width, frame.height)
-    x, _ = demo_patch(frame.image, pb)
-    k = math.sqrt(2000 * 2000 * 1500 * 1500 / (pb[2] * pb[3]))
-    with torch.no_grad():
-        want = float(ref(x, torch.tensor([k]))[0, 2])
+    want = reference.published_root_depth(ref, frame.image, BOX)  # the RootNet demo
     assert p.root_depth_mm == pytest.approx(want, rel=1e-4)
     with pytest.raises(ValueError, match="RootNet"):
         est.set_rootnet(open_checkpoint(tmp_path / "m.pth"), est.ident)
@@ -298,13 +250,13 @@ def test_several_people_go_through_as_one_batch(tmp_path, monkeypatch) -> None:
 
 
 def test_posenet_runs(tmp_path) -> None:
-    ref = reference.randomize_(reference.make_posenet(50), seed=3).eval()
-    path = factory.save_torch_zip(ref.state_dict(), tmp_path / "posenet.pth")
+    ref = calibration.following_posenet(50)
+    path = factory.save_torch_zip(calibration.state_of(ref), tmp_path / "posenet.pth")
     est = Estimator.from_path(path, EstimatorConfig(device="cpu", root_depth_mm=5000.0))
     frame = read_frame(0)
     (p,) = est.estimate(frame, [(1, BOX)]).people
-    want, _ = demo_pose(ref, frame.image, BOX, 64, (64, 64), 5000.0)
-    assert np.abs(p.keypoints_2d - want[:, :2]).max() < 0.1
+    want, _ = reference.published_pose(ref, frame.image, BOX, 64, (64, 64), 5000.0)
+    assert np.abs(p.keypoints_2d - want[:, :2]).max() < 0.5
 
 
 def test_runner_with_fixed_box_and_prefetch(tmp_path) -> None:

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from torch import nn
 
     from posescope.core.families.descriptor import Architecture, Identification
+    from posescope.core.families.input_convention import Stem
 
 Shapes = Mapping[str, Sequence[int]]
 
@@ -64,6 +65,9 @@ class Family(ABC):
     display: str  # e.g. "ConvNeXtPose"
     detect: KeyCondition  # holds for every state dict of this family
     is_pose: bool = True  # predicts joints (RootNet predicts the root only)
+    # the first conv and the BatchNorm after it, whose statistics tell the input scale
+    # (core/families/input_convention.py); None: the family has no such layer
+    stem: Stem | None = None
 
     @abstractmethod
     def identify(self, shapes: dict[str, tuple[int, ...]]) -> Identification:

@@ -19,6 +19,7 @@ from torch import nn
 from posescope.core.families.base import Family, IdentificationError, KeyCondition, Shapes
 from posescope.core.families.descriptor import Architecture, Identification
 from posescope.core.families.descriptor import HeadLayer as LayerSpec
+from posescope.core.families.input_convention import Stem
 from posescope.core.families.network import PoseNetwork
 from posescope.core.families.shapes import conv_macs, factorize_output, indices, shape_of
 from posescope.core.variants import VARIANTS
@@ -366,6 +367,11 @@ class ConvNeXtPose(Family):
     name = "convnextpose"
     display = "ConvNeXtPose"
     detect = KeyCondition.has_all("backbone.downsample_layers.0.0.weight")
+    stem = Stem(
+        "backbone.downsample_layers.0.0",
+        "backbone.downsample_layers.0.1",
+        "the stem's BatchNorm (backbone.downsample_layers.0.1)",
+    )
 
     def identify(self, shapes: dict[str, tuple[int, ...]]) -> Identification:
         return _identify(shapes)

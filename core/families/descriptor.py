@@ -11,6 +11,7 @@ from posescope.core.variants import INPUT_SIZE, JointSet
 
 if TYPE_CHECKING:
     from posescope.core.families.base import Family
+    from posescope.core.families.input_convention import InputConvention
 
 
 def _family(name: str) -> Family | None:
@@ -106,6 +107,8 @@ class Identification:
     format: str | None = None
     wrapper: str | None = None
     key_prefix: str | None = None
+    # the pixel scale the weights expect, read from their statistics (identify_checkpoint)
+    input: InputConvention | None = None
 
     @property
     def is_pose(self) -> bool:
@@ -159,4 +162,5 @@ class Identification:
             "output_size": list(a.output_size) if a else None,
             "params": self.params,
             "gflops": self.gflops,
+            "input": self.input.to_dict() if self.input else None,
         }

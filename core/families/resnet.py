@@ -10,6 +10,7 @@ from torch import nn
 
 from posescope.core.families.base import Family, IdentificationError, Shapes
 from posescope.core.families.descriptor import Architecture, HeadLayer, Identification
+from posescope.core.families.input_convention import Stem
 from posescope.core.families.shapes import conv_macs, indices
 from posescope.core.variants import RESNET_LAYERS
 
@@ -134,6 +135,7 @@ class ResNetFamily(Family):
     """What the 3DMPPE families share as families: their names and backbone line."""
 
     short: str  # "PoseNet" | "RootNet"
+    stem = Stem("backbone.conv1", "backbone.bn1", "the first BatchNorm (backbone.bn1)")
 
     def backbone_summary(self, arch: Architecture) -> str:
         return f"ResNet-{arch.resnet_depth}, blocks {'-'.join(map(str, arch.depths))}"

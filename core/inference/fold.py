@@ -1,7 +1,8 @@
 """BatchNorm folded into the neighbouring convolutions; the input normalisation into the stem.
 
 `fuse(net)` gives the heatmap network (image -> logits) with every foldable BN folded;
-`fuse_with_input(net)` the same taking raw BGR pixels (0..255). Both work on a copy.
+`fuse_with_input(net, pixel_scale)` the same taking raw BGR pixels (0..255), with the input
+convention folded in. Both work on a copy.
 """
 
 from __future__ import annotations
@@ -224,42 +225,47 @@ class _Unfolded(nn.Module):
         return self.net.heatmaps(x)
 
 
-def _normalize_into_stem(conv: nn.Conv2d) -> nn.Conv2d:
-    """Fold BGR->RGB, /255 and ImageNet mean/std into an unpadded first conv (exact).
+def _normalize_into_stem(conv: nn.Conv2d, pixel_scale: float) -> nn.Conv2d:
+    """Fold BGR->RGB, the pixel scale and ImageNet mean/std into an unpadded first conv
+    (exact): the result takes raw BGR pixel values (0..255) instead of normalised RGB.
 
-    The result takes raw BGR pixel values (0..255) instead of normalised RGB.
+    The network's input is (pixel * pixel_scale - mean) / std: pixel_scale 1 is the published
+    convention (0..255 values, core/families/input_convention.py), 1/255 the 0..1 one.
     """
     assert conv.padding in ((0, 0), 0)
     mean = torch.tensor(IMAGENET_MEAN).reshape(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD).reshape(1, 3, 1, 1)
     w = conv.weight.detach()  # (out, 3 RGB, k, k)
     fused = copy.deepcopy(conv)
-    fused.weight = nn.Parameter((w / (255.0 * std)).flip(1))  # input channels now B, G, R
+    fused.weight = nn.Parameter((w * (pixel_scale / std)).flip(1))  # input channels now B, G, R
     fused.bias = nn.Parameter(_bias(conv).detach() - (w * mean / std).sum((1, 2, 3)))
     return fused
 
 
 class _NormalizeBGR(nn.Module):
-    """BGR 0..255 -> normalised RGB, for first convs with padding (ResNet)."""
+    """BGR 0..255 -> (pixel * pixel_scale - mean) / std in RGB, for first convs with padding
+    (ResNet: zero padding must stay zero in the normalised input)."""
 
-    def __init__(self):
+    def __init__(self, pixel_scale: float):
         super().__init__()
-        mean = torch.tensor(IMAGENET_MEAN[::-1]).reshape(1, 3, 1, 1) * 255.0
-        std = torch.tensor(IMAGENET_STD[::-1]).reshape(1, 3, 1, 1) * 255.0
-        self.mean: torch.Tensor
-        self.inv_std: torch.Tensor
-        self.register_buffer("mean", mean)
-        self.register_buffer("inv_std", 1.0 / std)
+        mean = torch.tensor(IMAGENET_MEAN[::-1]).reshape(1, 3, 1, 1)
+        std = torch.tensor(IMAGENET_STD[::-1]).reshape(1, 3, 1, 1)
+        self.scale: torch.Tensor
+        self.shift: torch.Tensor
+        self.register_buffer("scale", pixel_scale / std)
+        self.register_buffer("shift", -mean / std)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return ((x - self.mean) * self.inv_std).flip(1)
+        return torch.addcmul(self.shift, x, self.scale).flip(1)
 
 
-def fuse_with_input(net: PoseNetwork) -> nn.Module:
-    """`fuse(net)` that takes raw BGR pixels: normalisation folded into the stem when exact."""
+def fuse_with_input(net: PoseNetwork, pixel_scale: float) -> nn.Module:
+    """`fuse(net)` that takes raw BGR pixels (0..255) and applies the input convention
+    `pixel_scale` (1: the published 0..255 input; 1/255: 0..1) and the ImageNet mean/std:
+    folded into the stem when that is exact."""
     fused = fuse(net)
     with torch.no_grad():
         if isinstance(fused, _FusedConvNeXtPose):
-            fused.downs[0] = _normalize_into_stem(fused.downs[0])  # type: ignore[arg-type]
+            fused.downs[0] = _normalize_into_stem(fused.downs[0], pixel_scale)  # type: ignore[arg-type]
             return fused
-    return nn.Sequential(_NormalizeBGR(), fused).eval()
+    return nn.Sequential(_NormalizeBGR(pixel_scale), fused).eval()

@@ -36,9 +36,12 @@ def _optimize_cpu(folded: nn.Module, arch: Architecture) -> nn.Module:
         return folded
 
 
-def bgr_to_input(crops: torch.Tensor | np.ndarray) -> torch.Tensor:
-    """(N, H, W, 3) uint8 BGR crops -> (N, 3, H, W) float normalised RGB (the published input)."""
-    t = torch.as_tensor(np.ascontiguousarray(crops)).permute(0, 3, 1, 2).float().flip(1) / 255.0
+def bgr_to_input(crops: torch.Tensor | np.ndarray, pixel_scale: float = 1.0) -> torch.Tensor:
+    """(N, H, W, 3) uint8 BGR crops -> (N, 3, H, W) float RGB, (pixel * pixel_scale - mean) /
+    std: pixel_scale 1 is the published input (0..255 values, ImageNet mean/std), 1/255 the
+    0..1 one (core/families/input_convention.py)."""
+    t = torch.as_tensor(np.ascontiguousarray(crops)).permute(0, 3, 1, 2).float().flip(1)
+    t = t * pixel_scale
     mean = torch.tensor(IMAGENET_MEAN).reshape(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD).reshape(1, 3, 1, 1)
     return (t - mean) / std
@@ -54,6 +57,8 @@ class InferenceModel:
     Takes the crops as they come out of cv2.warpAffine, (N, H, W, 3) uint8 BGR: a permute of
     that is already channels-last NCHW, and the normalisation lives in the first conv, so no
     pre-processing pass over the pixels is needed. Returns (N, J, 3) heatmap coordinates.
+    `pixel_scale` is the input convention the weights expect (1: the published 0..255 input,
+    1/255: 0..1; core/families/input_convention.py), folded in with the ImageNet mean/std.
 
     On CPU, a ConvNeXtPose runs as `_OneDNNConvNeXtPose`: oneDNN convolutions with weights
     packed once, ReLU and residual adds fused into them, channels-last throughout, and the
@@ -83,13 +88,15 @@ class InferenceModel:
         optimize: bool = True,
         compile: bool = False,
         backend: str = "auto",
+        pixel_scale: float = 1.0,
     ):
         self.arch = net.arch
+        self.pixel_scale = float(pixel_scale)
         self.device = resolve_device(device)
         self.fp16 = bool(fp16) and self.device.type in _HALF_DEVICES
         self.dtype = torch.float16 if self.fp16 else torch.float32
         # Module.to takes memory_format at run time; torch's stubs leave it out of the overloads.
-        folded = fuse_with_input(net).to(  # type: ignore[call-overload]
+        folded = fuse_with_input(net, self.pixel_scale).to(  # type: ignore[call-overload]
             self.device, self.dtype, memory_format=torch.channels_last
         )
         self.net: nn.Module = folded
@@ -106,7 +113,7 @@ class InferenceModel:
         self._ort: onnx_form.OnnxRuntimeForm | None = None
         if self.backend == "onnxruntime":
             try:
-                self._ort = onnx_form.OnnxRuntimeForm(net, self.device, self.fp16)
+                self._ort = onnx_form.OnnxRuntimeForm(net, self.device, self.fp16, self.pixel_scale)
             except Exception as exc:  # asked for by name: the caller says why; auto: torch
                 if backend != "auto":
                     raise
