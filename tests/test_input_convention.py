@@ -294,3 +294,74 @@ def test_the_muco_joint_set_is_the_demos(tmp_path) -> None:
     assert est.joint_set.name == muco.name
     px, mm = worst_against_published(est, model, "0-255", flip=True)
     assert px < PX and mm < MM
+
+
+# ------------------------------------------------------------------ as a user gets them
+
+
+def held_out_image(tmp_path: Path) -> tuple[Path, Frame, tuple[float, float, float, float]]:
+    """The first held-out frame as a PNG (lossless), and its person box."""
+    import cv2
+
+    video, index, box = HELD_OUT[0]
+    frame = frame_of(video, index)
+    path = tmp_path / "frame.png"
+    cv2.imwrite(str(path), frame.image)
+    return path, frame, box
+
+
+@pytest.mark.parametrize("convention", ["0-255", "0-1"])
+def test_run_writes_the_published_poses_with_no_option(tmp_path, convention) -> None:
+    """`posescope run` on a file trained either way, no option given: its JSON (rounded to
+    0.01 px and 0.1 mm) is the published pipeline's pose, and says which input it fed."""
+    from posescope import main
+
+    model = calibration.following_model("XS", convention=convention)
+    ckpt = save(calibration.state_of(model), tmp_path / "xs.pth")
+    image, frame, box = held_out_image(tmp_path)
+    out = tmp_path / "poses.json"
+    args = ["run", str(ckpt), str(image), "--bbox", ",".join(map(str, box)), "--root-depth",
+            "4000", "--device", "cpu", "--out", str(out), "-q"]  # fmt: skip
+    assert main.main(args) == 0
+    doc = json.loads(out.read_text())
+    assert doc["checkpoint"]["input"]["scale"] == convention
+    assert doc["checkpoint"]["input"]["how"] == "read"
+    (person,) = doc["frames"][0]["people"]
+    uvz, cam = reference.published_pose(model, frame.image, box, 32, (32, 32), 4000.0, convention)
+    assert np.abs(np.array(person["keypoints_2d"]) - uvz[:, :2]).max() < PX
+    assert np.abs(np.array(person["keypoints_3d_mm"]) - cam).max() < MM
+    # the user's choice is used, and recorded as chosen
+    other = "0-1" if convention == "0-255" else "0-255"
+    assert main.main([*args, "--input-scale", other]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["checkpoint"]["input"]["scale"] == other
+    assert doc["checkpoint"]["input"]["how"] == "chosen"
+    (person,) = doc["frames"][0]["people"]
+    assert np.abs(np.array(person["keypoints_2d"]) - uvz[:, :2]).max() > 50
+
+
+@pytest.mark.gui
+@pytest.mark.parametrize("convention", ["0-255", "0-1"])
+def test_the_app_shows_the_published_poses_with_no_option(
+    qtbot, window, tmp_path, convention
+) -> None:
+    """The app on a still image with a drawn person box: the pose on screen is the published
+    pipeline's (root depth from the box prior, as the demo's k)."""
+    import math
+
+    from tests.gui_helpers import wait_model, wait_shown
+
+    model = calibration.following_model("XS", convention=convention)
+    ckpt = save(calibration.state_of(model), tmp_path / "xs.pth")
+    image, frame, box = held_out_image(tmp_path)
+    window.session.set_runner_settings(smoothing=False)
+    window.use_person_box(box)
+    wait_model(qtbot, window, [ckpt, image])
+    wait_shown(qtbot, window, 0)
+    (person,) = window.session.shown.poses.people
+    pb = reference.process_bbox(np.array(box, float), frame.width, frame.height)
+    root = math.sqrt(2000 * 2000 * 1500 * 1500 / (pb[2] * pb[3]))
+    uvz, cam = reference.published_pose(model, frame.image, box, 32, (32, 32), root, convention)
+    assert np.abs(person.keypoints_2d - uvz[:, :2]).max() < PX
+    assert np.abs(person.keypoints_3d_mm - cam).max() < MM
+    assert window.session.model.estimator.input.scale == convention

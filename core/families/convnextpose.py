@@ -370,7 +370,7 @@ class ConvNeXtPose(Family):
     stem = Stem(
         "backbone.downsample_layers.0.0",
         "backbone.downsample_layers.0.1",
-        "the stem's BatchNorm (backbone.downsample_layers.0.1)",
+        "the stem's BatchNorm",
     )
 
     def identify(self, shapes: dict[str, tuple[int, ...]]) -> Identification:

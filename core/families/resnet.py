@@ -135,7 +135,7 @@ class ResNetFamily(Family):
     """What the 3DMPPE families share as families: their names and backbone line."""
 
     short: str  # "PoseNet" | "RootNet"
-    stem = Stem("backbone.conv1", "backbone.bn1", "the first BatchNorm (backbone.bn1)")
+    stem = Stem("backbone.conv1", "backbone.bn1", "the first BatchNorm")
 
     def backbone_summary(self, arch: Architecture) -> str:
         return f"ResNet-{arch.resnet_depth}, blocks {'-'.join(map(str, arch.depths))}"
