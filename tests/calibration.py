@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from tests import factory, reference
+from tests import factory, published, reference
 from tests.media_files import POSE2SIM, SPORTS2D
 
 StateDict = dict[str, torch.Tensor]
@@ -79,15 +79,15 @@ def patches(size: tuple[int, int] = (256, 256)) -> tuple[np.ndarray, ...]:
     """Float32 RGB 0..255 patches of the people, cropped as the published code does."""
     out = []
     for img, box in people():
-        bbox = reference.process_bbox(np.array(box), img.shape[1], img.shape[0], size)
-        patch, _ = reference.generate_patch_image(img, bbox, size)
+        bbox = published.process_bbox(np.array(box), img.shape[1], img.shape[0], size)
+        patch, _ = published.generate_patch_image(img, bbox, size)
         out.append(patch)
     return tuple(out)
 
 
 def batch(convention: str, size: tuple[int, int] = (256, 256), every: int = 1) -> torch.Tensor:
     """The network input of every `every`-th patch under `convention` ("0-255" or "0-1")."""
-    return torch.stack([reference.network_input(p, convention) for p in patches(size)[::every]])
+    return torch.stack([published.network_input(p, convention) for p in patches(size)[::every]])
 
 
 def _forward_fn(model: nn.Module) -> Callable[[torch.Tensor], object]:

@@ -20,7 +20,7 @@ from posescope.core.families.registry import REGISTRY
 from posescope.core.identify import identify_checkpoint
 from posescope.core.pipeline import Estimator, EstimatorConfig
 from posescope.core.types import Frame
-from tests import calibration, factory, reference
+from tests import calibration, factory, published, reference
 from tests.media_files import POSE2SIM, SPORTS2D
 
 # Held-out frames (not among the calibration crops) and the person in each.
@@ -45,13 +45,13 @@ def save(sd, path: Path) -> Path:
 
 def worst_against_published(est: Estimator, model, convention: str, flip: bool = False):
     """The largest 2D (px) and 3D (mm) distance between the engine's poses and the published
-    pipeline's (reference.published_pose) on the held-out frames."""
+    pipeline's (published.published_pose) on the held-out frames."""
     px = mm = 0.0
     a = est.arch
     for video, index, box in HELD_OUT:
         frame = frame_of(video, index)
         (p,) = est.estimate(frame, [(1, box)]).people
-        want_uvz, want_cam = reference.published_pose(
+        want_uvz, want_cam = published.published_pose(
             model, frame.image, box, a.depth_dim, a.output_size, 4000.0, convention, flip,
             est.joint_set.flip_pairs,
         )  # fmt: skip
@@ -208,9 +208,9 @@ def test_posenet_and_rootnet_equal_the_published_pipeline(tmp_path) -> None:
     for video, index, box in HELD_OUT:
         frame = frame_of(video, index)
         (p,) = est.estimate(frame, [(1, box)]).people
-        root = reference.published_root_depth(rootnet, frame.image, box, "0-1")
+        root = published.published_root_depth(rootnet, frame.image, box, "0-1")
         assert p.root_depth_mm == pytest.approx(root, rel=1e-4)
-        uvz, cam = reference.published_pose(
+        uvz, cam = published.published_pose(
             posenet, frame.image, box, a.depth_dim, a.output_size, root, "0-255"
         )
         assert np.abs(p.keypoints_2d - uvz[:, :2]).max() < PX
@@ -239,9 +239,9 @@ def test_an_exported_onnx_file_equals_the_published_pipeline(tmp_path, form) -> 
     meta = session.get_modelmeta().custom_metadata_map
     assert meta["input_scale"] == "0-1" and meta["pixel_scale"] == "1/255"
     frame = frame_of(*HELD_OUT[0][:2])
-    bbox = reference.process_bbox(np.array(HELD_OUT[0][2], float), frame.width, frame.height)
-    patch, _ = reference.generate_patch_image(frame.image, bbox)
-    want = model(reference.network_input(patch, "0-1")[None]).detach().numpy()
+    bbox = published.process_bbox(np.array(HELD_OUT[0][2], float), frame.width, frame.height)
+    patch, _ = published.generate_patch_image(frame.image, bbox)
+    want = model(published.network_input(patch, "0-1")[None]).detach().numpy()
     if form == "published":  # fed as its metadata says: (pixel * 1/255 - mean) / std, RGB
         mean, std = np.array(json.loads(meta["mean"])), np.array(json.loads(meta["std"]))
         x = ((patch / 255.0 - mean) / std).transpose(2, 0, 1)[None].astype(np.float32)
@@ -327,7 +327,7 @@ def test_run_writes_the_published_poses_with_no_option(tmp_path, convention) -> 
     assert doc["checkpoint"]["input"]["scale"] == convention
     assert doc["checkpoint"]["input"]["how"] == "read"
     (person,) = doc["frames"][0]["people"]
-    uvz, cam = reference.published_pose(model, frame.image, box, 32, (32, 32), 4000.0, convention)
+    uvz, cam = published.published_pose(model, frame.image, box, 32, (32, 32), 4000.0, convention)
     assert np.abs(np.array(person["keypoints_2d"]) - uvz[:, :2]).max() < PX
     assert np.abs(np.array(person["keypoints_3d_mm"]) - cam).max() < MM
     # the user's choice is used, and recorded as chosen
@@ -359,9 +359,9 @@ def test_the_app_shows_the_published_poses_with_no_option(
     wait_model(qtbot, window, [ckpt, image])
     wait_shown(qtbot, window, 0)
     (person,) = window.session.shown.poses.people
-    pb = reference.process_bbox(np.array(box, float), frame.width, frame.height)
+    pb = published.process_bbox(np.array(box, float), frame.width, frame.height)
     root = math.sqrt(2000 * 2000 * 1500 * 1500 / (pb[2] * pb[3]))
-    uvz, cam = reference.published_pose(model, frame.image, box, 32, (32, 32), root, convention)
+    uvz, cam = published.published_pose(model, frame.image, box, 32, (32, 32), root, convention)
     assert np.abs(person.keypoints_2d - uvz[:, :2]).max() < PX
     assert np.abs(person.keypoints_3d_mm - cam).max() < MM
     assert window.session.model.estimator.input.scale == convention

@@ -9,7 +9,7 @@ import torch
 from posescope.core.identify import identify
 from posescope.core.inference.model import InferenceModel, bgr_to_input
 from posescope.core.model import ModelLoadError, build_model, load_weights
-from tests import calibration, factory, reference
+from tests import calibration, factory, published, reference
 
 
 def crops(n: int = 2, size: int = 256, seed: int = 0) -> np.ndarray:
@@ -22,11 +22,11 @@ def real_crops(n: int = 4) -> np.ndarray:
     return np.stack([p[:, :, ::-1].astype(np.uint8) for p in calibration.patches()[: 2 * n : 2]])
 
 
-def published(c: np.ndarray, convention: str = "0-255") -> torch.Tensor:
-    """The published input of uint8 BGR crops (tests/reference.py: float32 RGB, ToTensor,
+def published_input(c: np.ndarray, convention: str = "0-255") -> torch.Tensor:
+    """The published input of uint8 BGR crops (tests/published.py: float32 RGB, ToTensor,
     Normalize), written independently of core."""
     return torch.stack(
-        [reference.network_input(x[:, :, ::-1].astype(np.float32), convention) for x in c]
+        [published.network_input(x[:, :, ::-1].astype(np.float32), convention) for x in c]
     )
 
 
@@ -49,8 +49,8 @@ def test_parity_with_reference(name: str, spelling: str) -> None:
     ident, net = rebuilt(calibration.following_state_dict(name, spelling))
     c = real_crops()
     with torch.no_grad():
-        want = ref(published(c))
-        plain = net(published(c))
+        want = ref(published_input(c))
+        plain = net(published_input(c))
     model = InferenceModel(net, "cpu", backend="torch")
     assert model.form == "onednn"  # the fused oneDNN program, not a fallback
     fast = model(c)
@@ -67,8 +67,8 @@ def test_posenet_parity() -> None:
     ident, net = rebuilt(calibration.state_of(ref))
     c = real_crops(2)
     with torch.no_grad():
-        want = ref(published(c))
-        plain = net(published(c))
+        want = ref(published_input(c))
+        plain = net(published_input(c))
     assert ident.arch.output_size == (64, 64)
     assert want[..., 0].std() > 2.0
     assert (plain - want).abs().max() <= 1e-3
@@ -80,7 +80,7 @@ def test_posenet_parity() -> None:
 def test_rootnet_parity() -> None:
     ref = calibration.following_rootnet(50, convention="0-1")
     _, net = rebuilt(calibration.state_of(ref))
-    x = published(real_crops(2), "0-1")
+    x = published_input(real_crops(2), "0-1")
     k = torch.tensor([4000.0, 6000.0])
     with torch.no_grad():
         want = ref(x, k)
@@ -92,7 +92,7 @@ def test_rootnet_parity() -> None:
 @pytest.mark.parametrize("convention,pixel_scale", [("0-255", 1.0), ("0-1", 1 / 255)])
 def test_bgr_to_input_matches_the_published_input(convention, pixel_scale) -> None:
     c = real_crops(3)
-    assert torch.allclose(bgr_to_input(c, pixel_scale), published(c, convention), atol=1e-4)
+    assert torch.allclose(bgr_to_input(c, pixel_scale), published_input(c, convention), atol=1e-4)
 
 
 def test_missing_tensor_is_named() -> None:
@@ -138,7 +138,7 @@ def test_upsample_override_changes_the_network() -> None:
     ref = reference.make_variant("XS", "modern")
     ref.load_state_dict(factory.state_dict_for("XS", "modern", seed=4))
     ref.eval()
-    x = published(real_crops(1))
+    x = published_input(real_crops(1))
     with torch.no_grad():
         assert (net(x) - ref(x)).abs().max() <= 1e-4
         assert float(net(x)[..., 0].max()) < 32
@@ -172,7 +172,7 @@ def test_compiled_form_matches_the_reference() -> None:
     assert model.compiled, model.compile_error
     c = real_crops(2)
     with torch.no_grad():
-        want = ref(published(c))
+        want = ref(published_input(c))
     assert (model(c) - want).abs().max() <= 5e-3
     assert (model(c[:1]) - want[:1]).abs().max() <= 5e-3  # another batch size recompiles
 
@@ -199,7 +199,7 @@ def test_onednn_form_with_three_upsamplings_and_any_batch() -> None:
     for n in (1, 3):
         c = real_crops(n)
         with torch.no_grad():
-            want = net(published(c))
+            want = net(published_input(c))
         got = model(c)
         assert float(want[..., 0].max()) > 31  # really on the 64x64 grid
         assert (got - want).abs().max() <= 5e-3
@@ -218,7 +218,7 @@ def test_network_without_head_layers_runs_in_the_traced_form() -> None:
     assert model.form == "torchscript"
     c = real_crops(1)
     with torch.no_grad():
-        want = net(published(c))
+        want = net(published_input(c))
     assert (model(c) - want).abs().max() <= 1e-3
 
 
@@ -228,7 +228,7 @@ def test_onednn_unavailable_or_wrong_falls_back_to_the_traced_form(monkeypatch) 
     _, net = rebuilt(calibration.following_state_dict("XS"))
     c = real_crops(2)
     with torch.no_grad():
-        want = net(published(c))
+        want = net(published_input(c))
     monkeypatch.setattr(core_model, "_ONEDNN_AVAILABLE", False)
     model = InferenceModel(net, "cpu", backend="torch")
     assert model.form == "torchscript"
@@ -303,7 +303,7 @@ def test_fast_forms_leave_the_given_network_as_it_was(kind: str) -> None:
     assert {k: v.dtype for k, v in after.items()} == {k: v.dtype for k, v in before.items()}
     assert all(torch.equal(after[k], v) for k, v in before.items())
     with torch.no_grad():
-        assert net(published(crops(1))).shape == (1, 18, 3)
+        assert net(published_input(crops(1))).shape == (1, 18, 3)
 
 
 def test_half_precision_form_as_a_gpu_runs_it(monkeypatch) -> None:
@@ -315,7 +315,7 @@ def test_half_precision_form_as_a_gpu_runs_it(monkeypatch) -> None:
     _, net = rebuilt(calibration.following_state_dict("XS"))
     c = real_crops(2)
     with torch.no_grad():
-        want = net(published(c))
+        want = net(published_input(c))
     assert (
         InferenceModel(net, "cpu", fp16=True, backend="torch").form == "onednn"
     )  # ignored on a CPU

@@ -17,7 +17,7 @@ from posescope.core import network_export as ne
 from posescope.core.identify import identify
 from posescope.core.model import build_model, load_weights
 from tests import calibration, factory
-from tests.test_model import crops, published, real_crops
+from tests.test_model import crops, published_input, real_crops
 
 
 def rebuilt(sd):
@@ -29,7 +29,7 @@ def rebuilt(sd):
 
 def feed(form: str, c: np.ndarray) -> np.ndarray:
     """The file's input for crops `c`, made here (the test's own normalisation)."""
-    return c if form == "uint8-bgr" else published(c).numpy()
+    return c if form == "uint8-bgr" else published_input(c).numpy()
 
 
 def onnx_coords(path: Path, x: np.ndarray) -> np.ndarray:
@@ -43,7 +43,7 @@ def check_against_reference(ref, run_file, path: Path, form: str) -> None:
     for batch in (1, 3):
         c = real_crops(batch)
         with torch.no_grad():
-            want = ref(published(c)).numpy()
+            want = ref(published_input(c)).numpy()
         got = run_file(path, feed(form, c))
         assert got.shape == want.shape == (batch, want.shape[1], 3)
         if batch > 1:
@@ -112,7 +112,7 @@ def test_fp16_export_is_held_to_its_own_tolerance(tmp_path: Path) -> None:
     assert half  # the weights are half precision
     c = real_crops(2)
     with torch.no_grad():
-        want = ref(published(c)).numpy()
+        want = ref(published_input(c)).numpy()
     got = onnx_coords(out, c)
     assert got.dtype == np.float32 and np.abs(got - want).max() <= ne.TOLERANCE_FP16
     assert np.median(np.abs(got - want)) <= 0.02  # most joints barely move

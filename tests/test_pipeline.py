@@ -22,7 +22,7 @@ from posescope.core.pipeline import (
     root_depth_prior,
 )
 from posescope.core.types import Frame
-from tests import calibration, factory, reference
+from tests import calibration, factory, published, reference
 from tests.media_files import POSE2SIM
 
 BOX = (240.0, 320.0, 320.0, 860.0)  # the athlete in frame 0, measured by eye on the frame
@@ -50,7 +50,7 @@ def estimator_for(tmp_path, name="XS", spelling="modern", seed=5, **cfg):
 
 @pytest.mark.parametrize("name,spelling", [("XS", "modern"), ("M", "list")])
 def test_parity_with_published_demo_on_a_real_frame(tmp_path, name, spelling) -> None:
-    """The whole pipeline against the published demo written out (tests/reference.py), on a
+    """The whole pipeline against the published demo written out (tests/published.py), on a
     network that follows the picture (tests/calibration.py)."""
     frame = read_frame(0)
     path = factory.save_torch_zip(
@@ -60,7 +60,7 @@ def test_parity_with_published_demo_on_a_real_frame(tmp_path, name, spelling) ->
     est = Estimator.from_path(path, EstimatorConfig(device="cpu", root_depth_mm=4200.0))
     ref = calibration.following_model(name, spelling)
     a = est.arch
-    want_uvz, want_cam = reference.published_pose(
+    want_uvz, want_cam = published.published_pose(
         ref, frame.image, BOX, a.depth_dim, a.output_size, 4200.0
     )
     fp = est.estimate(frame, [(7, BOX)])
@@ -74,7 +74,7 @@ def test_parity_with_published_demo_on_a_real_frame(tmp_path, name, spelling) ->
     oh, ow = a.output_size
     assert 1.0 / (oh * ow) < p.score <= 1.0  # peaked heatmaps
     # the pose lies inside the processed (square, x1.25) box, not somewhere else in the image
-    pb = reference.process_bbox(BOX, frame.width, frame.height)
+    pb = published.process_bbox(BOX, frame.width, frame.height)
     assert (p.keypoints_2d >= pb[:2] - 1).all() and (p.keypoints_2d <= pb[:2] + pb[2:] + 1).all()
 
 
@@ -83,7 +83,7 @@ def test_process_bbox_matches_demo() -> None:
     for _ in range(200):
         box = rng.uniform([-100, -100, 1, 1], [1200, 2000, 900, 1500])
         got = process_bbox(box, 1080, 1920)
-        want = reference.process_bbox(box, 1080, 1920)
+        want = published.process_bbox(box, 1080, 1920)
         assert (got is None) == (want is None)
         if got is not None:
             assert np.allclose(got, want)
@@ -156,7 +156,7 @@ def test_root_depth_prior_and_camera_space(tmp_path) -> None:
     est = estimator_for(tmp_path)
     frame = read_frame(0)
     (p,) = est.estimate(frame, [(1, BOX)]).people
-    pb = reference.process_bbox(BOX, frame.width, frame.height)
+    pb = published.process_bbox(BOX, frame.width, frame.height)
     k = math.sqrt(2000 * 2000 * 1500 * 1500 / (pb[2] * pb[3]))
     assert p.root_depth_mm == pytest.approx(k)
     assert root_depth_prior(pb, (1500, 1500)) == pytest.approx(k)
@@ -184,7 +184,7 @@ def test_rootnet_beside_the_pose_checkpoint(tmp_path) -> None:
     est.set_rootnet(ck, identify_checkpoint(ck))
     frame = read_frame(0)
     (p,) = est.estimate(frame, [(1, BOX)]).people
-    want = reference.published_root_depth(ref, frame.image, BOX)  # the RootNet demo
+    want = published.published_root_depth(ref, frame.image, BOX)  # the RootNet demo
     assert p.root_depth_mm == pytest.approx(want, rel=1e-4)
     with pytest.raises(ValueError, match="RootNet"):
         est.set_rootnet(open_checkpoint(tmp_path / "m.pth"), est.ident)
@@ -255,7 +255,7 @@ def test_posenet_runs(tmp_path) -> None:
     est = Estimator.from_path(path, EstimatorConfig(device="cpu", root_depth_mm=5000.0))
     frame = read_frame(0)
     (p,) = est.estimate(frame, [(1, BOX)]).people
-    want, _ = reference.published_pose(ref, frame.image, BOX, 64, (64, 64), 5000.0)
+    want, _ = published.published_pose(ref, frame.image, BOX, 64, (64, 64), 5000.0)
     assert np.abs(p.keypoints_2d - want[:, :2]).max() < 0.5
 
 
